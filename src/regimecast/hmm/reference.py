@@ -14,26 +14,9 @@ with a per-step log-sum-exp so it stays finite for any finite input and any leng
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-
-class HMMFiltered(NamedTuple):
-    """Forward-filter output."""
-
-    loglik: float
-    filtered: np.ndarray  # (T, K): p(S_t | y_1..t)
-    predicted: np.ndarray  # (T, K): p(S_t | y_1..t-1); predicted[0] = normalised init
-
-
-class HMMSmoothed(NamedTuple):
-    """Forward-backward output."""
-
-    loglik: float
-    filtered: np.ndarray  # (T, K)
-    smoothed: np.ndarray  # (T, K): p(S_t | y_1..T)
-    expected_transitions: np.ndarray  # (K, K) summed over t, or (T-1, K, K) if transitions vary
+from regimecast.hmm.types import HMMFiltered, HMMSmoothed
 
 
 def _lse(a: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
