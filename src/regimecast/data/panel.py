@@ -1,0 +1,302 @@
+"""The monthly panel: raw series -> month-start rows of transformed columns, with an as-of cut.
+
+As-of semantics
+---------------
+``as_of="YYYY-MM"`` cuts every raw series at the end of that month *before* anything is aggregated or
+transformed: no daily, weekly or monthly observation dated after the as-of month is used.  A month
+whose source has not printed a value (e.g. CPI for 2025-10, never published) stays missing (NaN);
+nothing is filled from a later value.
+
+Aggregation
+-----------
+* Weekly WALCL (millions USD) -> month average / 1000 (billions).  A month needs at least
+  :data:`MIN_WEEKLY_OBS` weekly values, and the file must reach the month's last week (its last
+  date at or after month end - 6 days); otherwise the month is missing.
+* Daily volume -> average daily volume over the month's valid days.  Zero-volume days are missing
+  days.  A month needs at least :data:`MIN_TRADING_DAYS` valid days and the file must reach the
+  month's last weekday; otherwise (e.g. the partial last month) it is missing.
+
+Splices
+-------
+* ``balance_sheet``: WALCL from its first month (2002-12); BOGMBASE (billions USD) before, flagged by
+  ``balance_sheet_proxy = 1``.  Growth is computed within each source, so it is NaN at the splice.
+* ``smallcap_volume``: IWM from :data:`VOLUME_SPLICE` (2005-01, once IWM's volume had grown from its
+  2000 launch to a stable share of Russell 2000 trading); before, ^RUT index volume times the ratio
+  ``exp(mean(log(IWM_m / RUT_m)))`` over the overlap months :data:`VOLUME_OVERLAP` (2005-01..2009-12),
+  flagged by ``smallcap_volume_proxy = 1``.  Under an as-of cut only overlap months up to the as-of
+  month are used; with fewer than :data:`MIN_OVERLAP_MONTHS` the proxy part is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimecast.data import columns as C
+from regimecast.data.sources import SERIES, read_series, resolve_store
+from regimecast.data.validate import parse_month
+from regimecast.errors import DataError
+from regimecast.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+MIN_TRADING_DAYS = 10
+MIN_WEEKLY_OBS = 2
+VOLUME_SPLICE = pd.Timestamp("2005-01-01")
+VOLUME_OVERLAP = (pd.Timestamp("2005-01-01"), pd.Timestamp("2009-12-01"))
+MIN_OVERLAP_MONTHS = 12
+
+#: Raw series whose first month bounds the panel's start (volume is allowed to start later).
+CORE_SERIES = ("CPIAUCSL", "CPILFESL", "FEDFUNDS", "TB3MS", "GS10", "USREC")
+
+
+def _month_end(month: pd.Timestamp) -> pd.Timestamp:
+    return month + pd.offsets.MonthEnd(0)
+
+
+def _monthly(s: pd.Series) -> pd.Series:
+    """A monthly (day-1 dated) series, keyed by month start."""
+    out = s.copy()
+    out.index = out.index.to_period("M").to_timestamp()
+    return out
+
+
+def weekly_to_monthly(s: pd.Series) -> pd.Series:
+    """Month averages of a weekly series (NaN for months too thin or not yet complete)."""
+    s = s.dropna()
+    if s.empty:
+        return s
+    months = s.index.to_period("M").to_timestamp()
+    g = s.groupby(months)
+    mean, count = g.mean(), g.count()
+    mean[count < MIN_WEEKLY_OBS] = np.nan
+    last = s.index[-1]
+    ends = mean.index + pd.offsets.MonthEnd(0)
+    mean[ends - pd.Timedelta(days=6) > last] = np.nan
+    return mean
+
+
+def daily_volume_to_monthly(vol: pd.Series) -> pd.Series:
+    """Average daily volume per month over valid (non-zero, non-missing) days.
+
+    Months with fewer than :data:`MIN_TRADING_DAYS` valid days, or not covered to their last weekday
+    by the file, are NaN.
+    """
+    if vol.empty:
+        return vol
+    last = vol.index[-1]
+    v = vol.where(vol > 0).dropna()
+    if v.empty:
+        return v
+    months = v.index.to_period("M").to_timestamp()
+    g = v.groupby(months)
+    mean, count = g.mean(), g.count()
+    mean[count < MIN_TRADING_DAYS] = np.nan
+    month_ends = mean.index + pd.offsets.MonthEnd(0)
+    lw = np.array(
+        [np.busday_offset(d.date(), 0, roll="backward") for d in month_ends], dtype="datetime64[D]"
+    )
+    mean[lw > np.datetime64(last.date(), "D")] = np.nan
+    return mean
+
+
+def load_panel(store: str | os.PathLike[str] | None = None, as_of: str | None = None) -> pd.DataFrame:
+    """Read the store and build the monthly panel (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    store : data store folder; ``None`` resolves ``REGIMECAST_DATA``, then ``./data``.
+    as_of : ``"YYYY-MM"``; nothing dated after that month is used.  Default: the last month in
+        which any panel column has a value.
+
+    Returns
+    -------
+    DataFrame with a DatetimeIndex of month starts named ``date`` and the columns of
+    :data:`regimecast.data.columns.PANEL_COLUMNS`; ``attrs`` holds ``store``, ``as_of`` and the
+    volume splice ratio.
+    """
+    root = resolve_store(store)
+    raw = {key: read_series(root, key) for key in SERIES}
+    return build_panel(raw, as_of=as_of, store=root)
+
+
+def build_panel(
+    raw: Mapping[str, pd.Series], *, as_of: str | None = None, store: Path | str | None = None
+) -> pd.DataFrame:
+    """Build the panel from raw series keyed as in :data:`~regimecast.data.sources.SERIES`."""
+    cut = parse_month(as_of) if as_of is not None else None
+    series = dict(raw)
+    if cut is not None:
+        end_day = _month_end(cut)
+        series = {k: s[s.index <= end_day] for k, s in series.items()}
+        for key in (*CORE_SERIES, "BOGMBASE"):
+            if series[key].dropna().empty:
+                first = raw[key].dropna().index
+                since = f"{first[0]:%Y-%m}" if len(first) else "nowhere"
+                raise DataError(
+                    f"as-of {cut:%Y-%m} is before the data starts: {key} has no value until "
+                    f"{since} ({SERIES[key].relpath}); choose a later --as-of"
+                )
+
+    monthly = {k: _monthly(series[k]) for k in (*CORE_SERIES, "BOGMBASE")}
+    walcl = weekly_to_monthly(series["WALCL"]) / 1000.0
+    iwm = daily_volume_to_monthly(series["IWM"])
+    rut = daily_volume_to_monthly(series["RUT"])
+
+    first = min(s.index.min() for s in monthly.values())
+    candidates = [s.index.max() for s in (*monthly.values(), walcl, iwm, rut) if len(s)]
+    last = cut if cut is not None else max(candidates)
+    full = pd.date_range(min(first, last), max(last, first), freq="MS", name=C.DATE)
+
+    def m(key: str) -> pd.Series:
+        return monthly[key].reindex(full)
+
+    cpi, core = m("CPIAUCSL"), m("CPILFESL")
+    fed = m("FEDFUNDS")
+    out = pd.DataFrame(index=full)
+    out[C.CPI_YOY] = 100.0 * (cpi / cpi.shift(12) - 1.0)
+    out[C.CPI_MOM_ANN] = 1200.0 * np.log(cpi / cpi.shift(1))
+    out[C.CORE_CPI_YOY] = 100.0 * (core / core.shift(12) - 1.0)
+    out[C.POLICY_RATE] = fed
+    out[C.POLICY_RATE_CHANGE] = fed - fed.shift(1)
+    out[C.BILL_RATE] = m("TB3MS")
+    out[C.GS10] = m("GS10")
+
+    # Balance sheet: WALCL from its first valid month, BOGMBASE before; growth within each source.
+    walcl_f = walcl.reindex(full)
+    base_f = m("BOGMBASE")
+    walcl_valid = walcl_f.dropna()
+    bs_splice = walcl_valid.index[0] if len(walcl_valid) else full[-1] + pd.offsets.MonthBegin(1)
+    proxy = full < bs_splice
+    out[C.BALANCE_SHEET] = np.where(proxy, base_f, walcl_f)
+    out[C.BALANCE_SHEET_PROXY] = proxy.astype(int)
+    g_walcl = 100.0 * np.log(walcl_f / walcl_f.shift(1))
+    g_base = 100.0 * np.log(base_f / base_f.shift(1))
+    out[C.BALANCE_SHEET_GROWTH] = np.where(proxy, g_base, g_walcl)
+
+    # Small-cap volume: IWM from VOLUME_SPLICE, rescaled ^RUT before.
+    iwm_f, rut_f = iwm.reindex(full), rut.reindex(full)
+    ratio, n_overlap = _volume_ratio(iwm_f, rut_f, last)
+    vproxy = full < VOLUME_SPLICE
+    vol = np.where(vproxy, rut_f * ratio, iwm_f)
+    out[C.SMALLCAP_VOLUME] = vol
+    out[C.SMALLCAP_VOLUME_PROXY] = vproxy.astype(int)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[C.SMALLCAP_VOLUME_LOG] = np.log(out[C.SMALLCAP_VOLUME])
+    out[C.RECESSION] = m("USREC")
+
+    start = max(monthly[k].dropna().index.min() for k in (*CORE_SERIES,))
+    start = max(start, min(base_f.dropna().index.min(), bs_splice))
+    if cut is not None and cut < start:
+        raise DataError(
+            f"as-of {cut:%Y-%m} is before the data starts ({start:%Y-%m}, the first month every core "
+            f"series has a value); choose a later --as-of"
+        )
+    out = out.loc[start:last, list(C.PANEL_COLUMNS)]
+    if cut is None:
+        values = out.drop(columns=list(C.FLAG_COLUMNS))
+        has = values.notna().any(axis=1)
+        out = out.loc[: has[has].index[-1]]
+    out.index.name = C.DATE
+    out.attrs.update(
+        store=str(store) if store is not None else "",
+        as_of=f"{out.index[-1]:%Y-%m}",
+        as_of_requested=f"{cut:%Y-%m}" if cut is not None else "",
+        volume_splice=f"{VOLUME_SPLICE:%Y-%m}",
+        volume_ratio=float(ratio),
+        volume_overlap_months=int(n_overlap),
+        balance_sheet_splice=f"{bs_splice:%Y-%m}",
+        sources={k: _source_info(k, series[k]) for k in SERIES},
+    )
+    return out
+
+
+def _volume_ratio(iwm: pd.Series, rut: pd.Series, last: pd.Timestamp) -> tuple[float, int]:
+    lo, hi = VOLUME_OVERLAP
+    window = (iwm.index >= lo) & (iwm.index <= min(hi, last))
+    both = iwm[window].notna() & rut[window].notna()
+    n = int(both.sum())
+    if n < MIN_OVERLAP_MONTHS:
+        log.warning(
+            "only %d overlap months of IWM and ^RUT volume up to %s (need %d): "
+            "smallcap_volume before %s is missing",
+            n, f"{last:%Y-%m}", MIN_OVERLAP_MONTHS, f"{VOLUME_SPLICE:%Y-%m}",
+        )
+        return float("nan"), n
+    idx = both[both].index
+    return float(np.exp(np.mean(np.log(iwm[idx] / rut[idx])))), n
+
+
+def _source_info(key: str, s: pd.Series) -> dict[str, str | None]:
+    spec = SERIES[key]
+    valid = s.dropna()
+    if spec.source == "yahoo":
+        valid = valid[valid > 0]
+    return {
+        "file": spec.relpath,
+        "frequency": spec.frequency,
+        "first": f"{valid.index[0]:%Y-%m-%d}" if len(valid) else None,
+        "last": f"{valid.index[-1]:%Y-%m-%d}" if len(valid) else None,
+    }
+
+
+def summarize_panel(df: pd.DataFrame) -> pd.DataFrame:
+    """Per column: first and last month with a value, missing months in between, last value."""
+    rows = []
+    for col in df.columns:
+        s = df[col]
+        valid = s.dropna()
+        if valid.empty:
+            rows.append({"column": col, "first": None, "last": None, "missing": 0,
+                         "missing_months": "", "last_value": np.nan})
+            continue
+        inside = s.loc[valid.index[0] : valid.index[-1]]
+        gaps = inside.index[inside.isna()]
+        shown = ", ".join(f"{d:%Y-%m}" for d in gaps[:4]) + (", ..." if len(gaps) > 4 else "")
+        rows.append({
+            "column": col,
+            "first": f"{valid.index[0]:%Y-%m}",
+            "last": f"{valid.index[-1]:%Y-%m}",
+            "missing": int(len(gaps)),
+            "missing_months": shown,
+            "last_value": float(valid.iloc[-1]),
+        })
+    return pd.DataFrame(rows).set_index("column")
+
+
+def write_panel_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write the panel atomically as CSV with a ``date`` column (YYYY-MM-DD month starts)."""
+    path = Path(path)
+    out = df.copy()
+    out.index = out.index.strftime("%Y-%m-%d")
+    out.index.name = C.DATE
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, float_format="%.10g", lineterminator="\n")
+    return path
+
+
+def read_panel_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a panel CSV written by :func:`write_panel_csv`."""
+    df = pd.read_csv(path, parse_dates=[C.DATE], index_col=C.DATE)
+    return df
+
+
+def panel_to_dataset(df: pd.DataFrame) -> xr.Dataset:
+    """The panel as an xarray Dataset: dim ``time``; units/description in each variable's attrs."""
+    data_vars = {}
+    for col in df.columns:
+        meta = C.COLUMN_META.get(col)
+        attrs = {"units": meta.units, "description": meta.description} if meta else {}
+        data_vars[col] = xr.Variable(("time",), df[col].to_numpy(), attrs=attrs)
+    attrs = {
+        k: v for k, v in df.attrs.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+    }
+    ds = xr.Dataset(data_vars, coords={"time": pd.DatetimeIndex(df.index).values}, attrs=attrs)
+    ds["time"].attrs["description"] = "month start"
+    return ds
