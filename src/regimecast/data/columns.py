@@ -44,7 +44,8 @@ COLUMN_META: dict[str, ColumnMeta] = {
     ),
     POLICY_RATE: ColumnMeta("percent", "effective federal funds rate, monthly average (FEDFUNDS)"),
     POLICY_RATE_CHANGE: ColumnMeta(
-        "percentage points", "month-on-month change of the policy rate (FEDFUNDS_t - FEDFUNDS_{t-1})"
+        "percentage points",
+        "month-on-month change of the policy rate (FEDFUNDS_t - FEDFUNDS_{t-1})",
     ),
     BILL_RATE: ColumnMeta("percent", "3-month Treasury bill, secondary market (TB3MS)"),
     GS10: ColumnMeta("percent", "10-year Treasury constant-maturity yield, monthly average (GS10)"),
@@ -56,7 +57,8 @@ COLUMN_META: dict[str, ColumnMeta] = {
         "0/1", "1 where balance_sheet comes from the BOGMBASE proxy, 0 where from WALCL"
     ),
     BALANCE_SHEET_GROWTH: ColumnMeta(
-        "percent", "100*log change of balance_sheet month on month, within one source (NaN at the splice)"
+        "percent",
+        "100*log change of balance_sheet month on month, within one source (NaN at the splice)",
     ),
     SMALLCAP_VOLUME: ColumnMeta(
         "shares per day",

@@ -21,7 +21,6 @@ import http.client
 import json
 import math
 import os
-import socket
 import tempfile
 import time
 import urllib.error
@@ -41,7 +40,9 @@ DEFAULT_FRED_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 DEFAULT_YAHOO_URL = "https://query1.finance.yahoo.com/v8/finance/chart"
 ENV_FRED_URL = "REGIMECAST_FRED_URL"
 ENV_YAHOO_URL = "REGIMECAST_YAHOO_URL"
-USER_AGENT = f"Mozilla/5.0 (compatible; regimecast/{__version__}; +https://pypi.org/project/regimecast)"
+USER_AGENT = (
+    f"Mozilla/5.0 (compatible; regimecast/{__version__}; +https://pypi.org/project/regimecast)"
+)
 DEFAULT_TIMEOUT = 30.0
 MANIFEST = "manifest.json"
 MAX_BYTES = 64 << 20
@@ -77,7 +78,7 @@ def download(url: str, *, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> b
             f"download of {label}from {url} failed: {err.reason}; the data store was left as it "
             "was (check the network connection or the base URL)"
         ) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise FetchError(
             f"download of {label}from {url} timed out after {timeout:g} s; the data store was left "
             "as it was (try again, or raise --timeout)"
@@ -134,7 +135,9 @@ def yahoo_chart_to_csv(body: bytes, ticker: str, *, url: str = "") -> str:
         ) from None
     bars: dict[str, list[str]] = {}
     for i, ts in enumerate(stamps):
-        o, h, lo, c = (_num(quote.get(k, [None] * len(stamps))[i]) for k in ("open", "high", "low", "close"))
+        o, h, lo, c = (
+            _num(quote.get(k, [None] * len(stamps))[i]) for k in ("open", "high", "low", "close")
+        )
         v = _num(quote.get("volume", [None] * len(stamps))[i])
         if c is None:
             continue
@@ -148,7 +151,9 @@ def yahoo_chart_to_csv(body: bytes, ticker: str, *, url: str = "") -> str:
         cells.append("" if v is None else str(int(v)))
         bars[day] = cells
     if not bars:
-        raise FetchError(f"{where} returned no daily bars for {ticker}; the data store was left as it was")
+        raise FetchError(
+            f"{where} returned no daily bars for {ticker}; the data store was left as it was"
+        )
     lines = ["Date,Open,High,Low,Close,Volume"]
     lines += [",".join([d, *bars[d]]) for d in sorted(bars)]
     return "\n".join(lines) + "\n"
@@ -225,7 +230,9 @@ def fetch(
                 tmp.unlink()
 
 
-def _stage(target: Path, body: bytes, spec: SeriesSpec, url: str) -> tuple[Path, Path, str, dict[str, Any]]:
+def _stage(
+    target: Path, body: bytes, spec: SeriesSpec, url: str
+) -> tuple[Path, Path, str, dict[str, Any]]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".fetch", dir=target.parent)

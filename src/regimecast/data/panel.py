@@ -106,7 +106,9 @@ def daily_volume_to_monthly(vol: pd.Series) -> pd.Series:
     return mean
 
 
-def load_panel(store: str | os.PathLike[str] | None = None, as_of: str | None = None) -> pd.DataFrame:
+def load_panel(
+    store: str | os.PathLike[str] | None = None, as_of: str | None = None
+) -> pd.DataFrame:
     """Read the store and build the monthly panel (see the module docstring for the rules).
 
     Parameters
@@ -131,18 +133,17 @@ def build_panel(
 ) -> pd.DataFrame:
     """Build the panel from raw series keyed as in :data:`~regimecast.data.sources.SERIES`."""
     cut = parse_month(as_of) if as_of is not None else None
+    start = data_start(raw)
+    if cut is not None and cut < start:
+        raise DataError(
+            f"as-of {cut:%Y-%m} is before the data starts ({start:%Y-%m}, the first month every core "
+            f"series ({', '.join(CORE_SERIES)} and the balance sheet) has a value); "
+            "choose a later --as-of"
+        )
     series = dict(raw)
     if cut is not None:
         end_day = _month_end(cut)
         series = {k: s[s.index <= end_day] for k, s in series.items()}
-        for key in (*CORE_SERIES, "BOGMBASE"):
-            if series[key].dropna().empty:
-                first = raw[key].dropna().index
-                since = f"{first[0]:%Y-%m}" if len(first) else "nowhere"
-                raise DataError(
-                    f"as-of {cut:%Y-%m} is before the data starts: {key} has no value until "
-                    f"{since} ({SERIES[key].relpath}); choose a later --as-of"
-                )
 
     monthly = {k: _monthly(series[k]) for k in (*CORE_SERIES, "BOGMBASE")}
     walcl = weekly_to_monthly(series["WALCL"]) / 1000.0
@@ -191,13 +192,6 @@ def build_panel(
         out[C.SMALLCAP_VOLUME_LOG] = np.log(out[C.SMALLCAP_VOLUME])
     out[C.RECESSION] = m("USREC")
 
-    start = max(monthly[k].dropna().index.min() for k in (*CORE_SERIES,))
-    start = max(start, min(base_f.dropna().index.min(), bs_splice))
-    if cut is not None and cut < start:
-        raise DataError(
-            f"as-of {cut:%Y-%m} is before the data starts ({start:%Y-%m}, the first month every core "
-            f"series has a value); choose a later --as-of"
-        )
     out = out.loc[start:last, list(C.PANEL_COLUMNS)]
     if cut is None:
         values = out.drop(columns=list(C.FLAG_COLUMNS))
@@ -217,16 +211,39 @@ def build_panel(
     return out
 
 
+def data_start(raw: Mapping[str, pd.Series]) -> pd.Timestamp:
+    """The panel's first month: the first month in which every core series and the balance sheet
+    (BOGMBASE, or WALCL if earlier) have a value."""
+    firsts = []
+    for key in CORE_SERIES:
+        valid = raw[key].dropna()
+        if valid.empty:
+            raise DataError(
+                f"{SERIES[key].relpath} has no values; run `regimecast fetch --series {key}`"
+            )
+        firsts.append(valid.index[0].to_period("M").to_timestamp())
+    bs = [raw[k].dropna().index for k in ("BOGMBASE", "WALCL")]
+    bs = [i[0].to_period("M").to_timestamp() for i in bs if len(i)]
+    if not bs:
+        raise DataError(
+            "neither fred/BOGMBASE.csv nor fred/WALCL.csv has values; run `regimecast fetch`"
+        )
+    return max(*firsts, min(bs))
+
+
 def _volume_ratio(iwm: pd.Series, rut: pd.Series, last: pd.Timestamp) -> tuple[float, int]:
     lo, hi = VOLUME_OVERLAP
     window = (iwm.index >= lo) & (iwm.index <= min(hi, last))
     both = iwm[window].notna() & rut[window].notna()
     n = int(both.sum())
     if n < MIN_OVERLAP_MONTHS:
-        log.warning(
+        log.info(
             "only %d overlap months of IWM and ^RUT volume up to %s (need %d): "
             "smallcap_volume before %s is missing",
-            n, f"{last:%Y-%m}", MIN_OVERLAP_MONTHS, f"{VOLUME_SPLICE:%Y-%m}",
+            n,
+            f"{last:%Y-%m}",
+            MIN_OVERLAP_MONTHS,
+            f"{VOLUME_SPLICE:%Y-%m}",
         )
         return float("nan"), n
     idx = both[both].index
@@ -253,20 +270,30 @@ def summarize_panel(df: pd.DataFrame) -> pd.DataFrame:
         s = df[col]
         valid = s.dropna()
         if valid.empty:
-            rows.append({"column": col, "first": None, "last": None, "missing": 0,
-                         "missing_months": "", "last_value": np.nan})
+            rows.append(
+                {
+                    "column": col,
+                    "first": None,
+                    "last": None,
+                    "missing": 0,
+                    "missing_months": "",
+                    "last_value": np.nan,
+                }
+            )
             continue
         inside = s.loc[valid.index[0] : valid.index[-1]]
         gaps = inside.index[inside.isna()]
         shown = ", ".join(f"{d:%Y-%m}" for d in gaps[:4]) + (", ..." if len(gaps) > 4 else "")
-        rows.append({
-            "column": col,
-            "first": f"{valid.index[0]:%Y-%m}",
-            "last": f"{valid.index[-1]:%Y-%m}",
-            "missing": int(len(gaps)),
-            "missing_months": shown,
-            "last_value": float(valid.iloc[-1]),
-        })
+        rows.append(
+            {
+                "column": col,
+                "first": f"{valid.index[0]:%Y-%m}",
+                "last": f"{valid.index[-1]:%Y-%m}",
+                "missing": int(len(gaps)),
+                "missing_months": shown,
+                "last_value": float(valid.iloc[-1]),
+            }
+        )
     return pd.DataFrame(rows).set_index("column")
 
 
@@ -295,7 +322,9 @@ def panel_to_dataset(df: pd.DataFrame) -> xr.Dataset:
         attrs = {"units": meta.units, "description": meta.description} if meta else {}
         data_vars[col] = xr.Variable(("time",), df[col].to_numpy(), attrs=attrs)
     attrs = {
-        k: v for k, v in df.attrs.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+        k: v
+        for k, v in df.attrs.items()
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool)
     }
     ds = xr.Dataset(data_vars, coords={"time": pd.DatetimeIndex(df.index).values}, attrs=attrs)
     ds["time"].attrs["description"] = "month start"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -56,26 +55,78 @@ class SeriesSpec:
 SERIES: dict[str, SeriesSpec] = {
     s.key: s
     for s in (
-        SeriesSpec("CPIAUCSL", "fred", "CPIAUCSL", "monthly", "index 1982-84=100",
-                   "CPI-U all items, seasonally adjusted", positive=True),
-        SeriesSpec("CPILFESL", "fred", "CPILFESL", "monthly", "index 1982-84=100",
-                   "CPI-U less food and energy, seasonally adjusted", positive=True),
-        SeriesSpec("FEDFUNDS", "fred", "FEDFUNDS", "monthly", "percent",
-                   "effective federal funds rate, monthly average"),
-        SeriesSpec("TB3MS", "fred", "TB3MS", "monthly", "percent",
-                   "3-month Treasury bill, secondary market"),
-        SeriesSpec("GS10", "fred", "GS10", "monthly", "percent",
-                   "10-year Treasury constant-maturity yield, monthly average"),
-        SeriesSpec("WALCL", "fred", "WALCL", "weekly", "millions of USD",
-                   "Fed total assets (H.4.1), Wednesday level", positive=True),
-        SeriesSpec("BOGMBASE", "fred", "BOGMBASE", "monthly", "billions of USD",
-                   "monetary base, total (balance-sheet proxy before WALCL)", positive=True),
-        SeriesSpec("USREC", "fred", "USREC", "monthly", "0/1",
-                   "NBER recession indicator", binary=True),
-        SeriesSpec("IWM", "yahoo", "IWM", "daily", "shares",
-                   "iShares Russell 2000 ETF daily bars"),
-        SeriesSpec("RUT", "yahoo", "^RUT", "daily", "index volume",
-                   "Russell 2000 index daily bars (Volume = 0 marks a missing day)"),
+        SeriesSpec(
+            "CPIAUCSL",
+            "fred",
+            "CPIAUCSL",
+            "monthly",
+            "index 1982-84=100",
+            "CPI-U all items, seasonally adjusted",
+            positive=True,
+        ),
+        SeriesSpec(
+            "CPILFESL",
+            "fred",
+            "CPILFESL",
+            "monthly",
+            "index 1982-84=100",
+            "CPI-U less food and energy, seasonally adjusted",
+            positive=True,
+        ),
+        SeriesSpec(
+            "FEDFUNDS",
+            "fred",
+            "FEDFUNDS",
+            "monthly",
+            "percent",
+            "effective federal funds rate, monthly average",
+        ),
+        SeriesSpec(
+            "TB3MS",
+            "fred",
+            "TB3MS",
+            "monthly",
+            "percent",
+            "3-month Treasury bill, secondary market",
+        ),
+        SeriesSpec(
+            "GS10",
+            "fred",
+            "GS10",
+            "monthly",
+            "percent",
+            "10-year Treasury constant-maturity yield, monthly average",
+        ),
+        SeriesSpec(
+            "WALCL",
+            "fred",
+            "WALCL",
+            "weekly",
+            "millions of USD",
+            "Fed total assets (H.4.1), Wednesday level",
+            positive=True,
+        ),
+        SeriesSpec(
+            "BOGMBASE",
+            "fred",
+            "BOGMBASE",
+            "monthly",
+            "billions of USD",
+            "monetary base, total (balance-sheet proxy before WALCL)",
+            positive=True,
+        ),
+        SeriesSpec(
+            "USREC", "fred", "USREC", "monthly", "0/1", "NBER recession indicator", binary=True
+        ),
+        SeriesSpec("IWM", "yahoo", "IWM", "daily", "shares", "iShares Russell 2000 ETF daily bars"),
+        SeriesSpec(
+            "RUT",
+            "yahoo",
+            "^RUT",
+            "daily",
+            "index volume",
+            "Russell 2000 index daily bars (Volume = 0 marks a missing day)",
+        ),
     )
 }
 
@@ -236,7 +287,3 @@ def file_info(path: Path, spec: SeriesSpec) -> dict[str, object]:
 
 def _iso(ts: pd.Timestamp) -> str:
     return ts.date().isoformat()
-
-
-def _isnan(v: float) -> bool:
-    return isinstance(v, float) and math.isnan(v)

@@ -86,9 +86,7 @@ def infer_frequency(dates: Sequence[date]) -> str:
     return "irregular"
 
 
-def check_frequency(
-    dates: Sequence[date], expected: str, path: Path | str, series: str
-) -> None:
+def check_frequency(dates: Sequence[date], expected: str, path: Path | str, series: str) -> None:
     """Raise DataError when ``dates`` are not at the ``expected`` frequency."""
     found = infer_frequency(dates)
     if len(dates) >= 3 and found != expected:
@@ -108,7 +106,11 @@ def check_frequency(
 
 
 def check_positive(
-    values: Sequence[float], dates: Sequence[date], lines: Sequence[int], path: Path | str, column: str
+    values: Sequence[float],
+    dates: Sequence[date],
+    lines: Sequence[int],
+    path: Path | str,
+    column: str,
 ) -> None:
     """Raise DataError at the first zero or negative level (index levels, balances, prices)."""
     for v, d, ln in zip(values, dates, lines, strict=True):
@@ -120,7 +122,11 @@ def check_positive(
 
 
 def check_non_negative(
-    values: Sequence[float], dates: Sequence[date], lines: Sequence[int], path: Path | str, column: str
+    values: Sequence[float],
+    dates: Sequence[date],
+    lines: Sequence[int],
+    path: Path | str,
+    column: str,
 ) -> None:
     """Raise DataError at the first negative value (volumes)."""
     for v, d, ln in zip(values, dates, lines, strict=True):
@@ -132,7 +138,11 @@ def check_non_negative(
 
 
 def check_binary(
-    values: Sequence[float], dates: Sequence[date], lines: Sequence[int], path: Path | str, column: str
+    values: Sequence[float],
+    dates: Sequence[date],
+    lines: Sequence[int],
+    path: Path | str,
+    column: str,
 ) -> None:
     """Raise DataError at the first value that is not 0 or 1 (indicator series)."""
     for v, d, ln in zip(values, dates, lines, strict=True):
