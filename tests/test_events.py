@@ -1,0 +1,345 @@
+"""Events on hand-made paths with known answers."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import (
+    CUTTING,
+    HOLD,
+    INFLATIONARY,
+    MODERATE,
+    QE,
+    TIGHTENING,
+    make_forecast,
+    make_history,
+    make_random_forecast,
+)
+
+from regimecast.errors import ConfigError, DataError
+from regimecast.events import (
+    default_events,
+    evaluate_events,
+    event_summary_table,
+    events_table,
+    load_events,
+)
+
+H = 12
+
+
+def _paths(n: int, fill: int = HOLD) -> np.ndarray:
+    return np.full((n, H + 1), fill, dtype=np.int64)
+
+
+def _qe_paths() -> np.ndarray:
+    """100 paths: 30 enter QE at h=3, 20 at h=7, 10 are in QE at h=0..2 then hold (ongoing, not a
+    start), 40 never see QE."""
+    p = _paths(100)
+    p[:30, 3:] = QE
+    p[30:50, 7:9] = QE  # a short QE episode, then cutting
+    p[30:50, 9:] = CUTTING
+    p[50:60, :3] = QE
+    return p
+
+
+QE_START = {"name": "qe", "kind": "state_start", "state": "policy:QE"}
+
+
+def test_state_start_known_probabilities():
+    fc = make_forecast(_qe_paths())
+    res = evaluate_events(fc, make_history(), load_events([QE_START]))
+    prob = res["probability"].sel(event="qe").values
+    cum = res["cumulative"].sel(event="qe").values
+    expected = np.zeros(H + 1)
+    expected[3], expected[7] = 0.3, 0.2
+    np.testing.assert_allclose(prob, expected, atol=1e-12)
+    np.testing.assert_allclose(cum, np.cumsum(expected), atol=1e-12)
+    s = res.sel(event="qe")
+    assert float(s["p_never"]) == pytest.approx(0.5)
+    assert float(s["p_within_6m"]) == pytest.approx(0.3)
+    assert float(s["p_within_12m"]) == pytest.approx(0.5)
+    assert float(s["p_within_24m"]) == pytest.approx(0.5)  # horizon shorter than 24 -> within H
+    # quantiles over the 50 paths where QE starts: 60% at h=3, 40% at h=7
+    assert float(s["median"]) == 3 and float(s["q10"]) == 3 and float(s["q90"]) == 7
+    assert pd.Timestamp(s["median_date"].values) == pd.Timestamp("2026-06-01")
+    assert pd.Timestamp(s["q90_date"].values) == pd.Timestamp("2026-10-01")
+    # per-path first months
+    first = res["first_month"].sel(event="qe").values
+    assert np.all(first[:30] == 3) and np.all(first[30:50] == 7) and np.isnan(first[50:]).all()
+
+
+def test_ongoing_qe_is_not_a_start_but_reentry_is():
+    p = _paths(4)
+    p[0, :3] = QE  # ongoing at as-of, ends: no start
+    p[1, :] = QE  # ongoing all the way: no start
+    p[2, :2] = QE
+    p[2, 5:] = QE  # re-enters at h=5
+    p[3, 0] = HOLD
+    fc = make_forecast(p)
+    res = evaluate_events(fc, make_history(), load_events([QE_START]))
+    first = res["first_month"].sel(event="qe").values
+    assert np.isnan(first[[0, 1, 3]]).all() and first[2] == 5
+    assert float(res["probability"].sel(event="qe", horizon=0)) == 0.0
+
+    spec = dict(QE_START, allow_ongoing=True)
+    res2 = evaluate_events(fc, make_history(), load_events([spec]))
+    first2 = res2["first_month"].sel(event="qe").values
+    np.testing.assert_array_equal(first2[:3], [0, 0, 0])
+    assert np.isnan(first2[3])
+    assert float(res2["probability"].sel(event="qe", horizon=0)) == pytest.approx(0.75)
+
+
+def test_duration_with_censoring():
+    p = _paths(10)
+    p[0, 2:9] = QE  # QE at 2, tightening at 9 -> 7 months
+    p[0, 9:] = TIGHTENING
+    p[1, 0] = TIGHTENING  # tightening before QE does not end anything
+    p[1, 1:4] = QE  # QE at 1, hold, tightening at 4 -> 3 months
+    p[1, 4:] = TIGHTENING
+    p[2, 5:] = QE  # QE at 5, never tightens: censored, at least 12-5+1 = 8 months (>= 6)
+    p[3, 10:] = QE  # QE at 10, censored, at least 3 months (not known to be >= 6)
+    spec = {"name": "window", "kind": "duration", "start": "policy:QE", "end": "policy:tightening"}
+    res = evaluate_events(make_forecast(p), make_history(), load_events([spec]))
+    s = res.sel(event="window")
+    np.testing.assert_array_equal(s["start_month"].values[:4], [2, 1, 5, 10])
+    assert np.isnan(s["start_month"].values[4:]).all()
+    dur = s["duration_months"].values
+    assert dur[0] == 7 and dur[1] == 3 and np.isnan(dur[2:]).all()
+    np.testing.assert_array_equal(s["censored"].values, [False, False, True, True] + [False] * 6)
+    assert float(s["p_start"]) == pytest.approx(0.4)
+    assert float(s["p_censored"]) == pytest.approx(0.5)
+    assert float(s["p_never"]) == pytest.approx(0.5)
+    assert float(s["p_at_least"]) == pytest.approx(0.5)  # 7-month window + censored >= 8
+    assert float(s["p_within_6m"]) == pytest.approx(0.25)
+    assert float(s["p_within_12m"]) == pytest.approx(0.5)
+    assert float(s["median"]) == 3 and float(s["q90"]) == 7
+    assert np.isnat(s["median_date"].values)
+    dp = s["duration_probability"].values
+    assert dp[3] == pytest.approx(0.25) and dp[7] == pytest.approx(0.25)
+    assert dp.sum() + float(s["p_censored"]) == pytest.approx(1.0)
+    # on the date axis the window closes at h=4 (path 1) and h=9 (path 0)
+    prob = s["probability"].values
+    assert prob[4] == pytest.approx(0.1) and prob[9] == pytest.approx(0.1)
+    assert prob.sum() == pytest.approx(0.2)
+
+
+def test_duration_to_macro_state_can_be_zero():
+    p = _paths(3)
+    m = np.full((3, H + 1), MODERATE)
+    p[0, 2:] = QE
+    m[0, 2:] = INFLATIONARY  # inflationary already at QE start -> 0 months
+    p[1, 3:] = QE
+    m[1, 0] = INFLATIONARY  # before the start: ignored
+    m[1, 8:] = INFLATIONARY  # -> 5 months
+    spec = {"name": "infl", "kind": "duration", "start": "policy:QE", "end": "macro:inflationary"}
+    res = evaluate_events(make_forecast(p, m), make_history(), load_events([spec]))
+    dur = res["duration_months"].sel(event="infl").values
+    assert dur[0] == 0 and dur[1] == 5 and np.isnan(dur[2])
+    assert float(res["p_start"].sel(event="infl")) == pytest.approx(2 / 3)
+
+
+def test_threshold_crossing_at_known_month():
+    hist = make_history(volume_2021=3.5e7)
+    n = 8
+    h = np.arange(H + 1)
+    vol = np.full((n, H + 1), 3.0e7)
+    vol[:4] = 3.0e7 + h * 0.9e6  # 3.45e7 at h=5, 3.54e7 at h=6: crosses at 6
+    vol[4, :] = 4.0e7  # above from the as-of month on: first month h >= 1 is 1
+    vol[5, 0] = 4.0e7  # above only at h=0: never
+    vol[6, 3] = np.nan  # missing values never cross
+    fc = make_forecast(_paths(n), series={"smallcap_volume": vol})
+    res = evaluate_events(fc, hist, default_events())
+    s = res.sel(event="volume_return")
+    assert float(s["threshold"]) == pytest.approx(3.5e7)
+    first = s["first_month"].values
+    np.testing.assert_array_equal(first[:5], [6, 6, 6, 6, 1])
+    assert np.isnan(first[5:]).all()
+    assert float(s["probability"].sel(horizon=6)) == pytest.approx(0.5)
+    assert float(s["p_never"]) == pytest.approx(3 / 8)
+
+
+def test_threshold_below_and_percentile():
+    hist = make_history()
+    level = float(np.nanpercentile(hist["policy_rate"].values, 25))
+    rate = np.full((2, H + 1), level + 1.0)
+    rate[0, 4:] = level - 0.5
+    fc = make_forecast(_paths(2), series={"policy_rate": rate})
+    spec = {
+        "name": "low",
+        "kind": "threshold",
+        "variable": "policy_rate",
+        "above": False,
+        "percentile": 25,
+    }
+    res = evaluate_events(fc, hist, load_events([spec]))
+    assert float(res["threshold"].sel(event="low")) == pytest.approx(level)
+    first = res["first_month"].sel(event="low").values
+    assert first[0] == 4 and np.isnan(first[1])
+
+
+def test_mean_of_window_without_data_is_a_data_error():
+    spec = {
+        "name": "v",
+        "kind": "threshold",
+        "variable": "smallcap_volume",
+        "mean_of": ["1990-01", "1990-12"],
+    }
+    with pytest.raises(DataError, match="mean_of"):
+        evaluate_events(make_forecast(_paths(2)), make_history(), load_events([spec]))
+
+
+def test_probability_invariants_on_random_paths():
+    fc = make_random_forecast(n=300, horizon=30)
+    res = evaluate_events(fc, make_history(), default_events())
+    prob, cum = res["probability"].values, res["cumulative"].values
+    assert ((prob >= 0) & (prob <= 1)).all() and ((cum >= 0) & (cum <= 1 + 1e-12)).all()
+    assert (np.diff(cum, axis=1) >= -1e-12).all()
+    for name in res["event"].values:
+        s = res.sel(event=name)
+        if str(s["kind"].values) == "duration":
+            total = float(s["duration_probability"].sum()) + float(s["p_censored"])
+            assert total == pytest.approx(1.0)
+        else:
+            assert float(s["cumulative"][-1]) + float(s["p_never"]) == pytest.approx(1.0)
+            assert float(s["probability"].sel(horizon=0)) == 0.0
+        assert float(s["p_within_6m"]) <= float(s["p_within_12m"]) <= float(s["p_within_24m"])
+        if np.isfinite(float(s["median"])):
+            assert float(s["q10"]) <= float(s["median"]) <= float(s["q90"])
+    # the empirical QE-start frequency by month 12, computed directly from the paths
+    pol = fc["policy_state"].values
+    entered = (pol[:, 1:13] == QE) & (pol[:, :12] != QE)
+    assert float(res["p_within_12m"].sel(event="qe_start")) == pytest.approx(
+        entered.any(axis=1).mean()
+    )
+
+
+EVENTS_TOML = """
+[[events]]
+name = "qe"
+kind = "state_start"
+state = "policy:QE"
+
+[[events]]
+name = "qe_to_tightening"
+kind = "duration"
+start = "policy:QE"
+end = "policy:tightening"
+at_least = 4
+
+[[events]]
+name = "big_balance_sheet"
+kind = "threshold"
+variable = "balance_sheet"
+level = 7500.0
+"""
+
+
+def test_events_from_toml_end_to_end():
+    specs = tomllib.loads(EVENTS_TOML)["events"]
+    events = load_events(specs)
+    assert [e.kind for e in events] == ["state_start", "duration", "threshold"]
+    p = _qe_paths()
+    p[:30, 10:] = TIGHTENING  # QE at 3 -> tightening at 10: 7 months
+    bs = np.full((100, H + 1), 7000.0)
+    bs[:25, 2:] = 7600.0
+    fc = make_forecast(p, series={"balance_sheet": bs})
+    res = evaluate_events(fc, make_history(), events)
+    assert float(res["cumulative"].sel(event="qe")[-1]) == pytest.approx(0.5)
+    assert float(res["p_start"].sel(event="qe_to_tightening")) == pytest.approx(0.5)
+    # 30 closed windows of 7 months; 20 censored starting at 7 with >= 6 months observed
+    assert float(res["p_censored"].sel(event="qe_to_tightening")) == pytest.approx(0.4)
+    assert float(res["p_at_least"].sel(event="qe_to_tightening")) == pytest.approx(1.0)
+    assert float(res["probability"].sel(event="big_balance_sheet", horizon=2)) == pytest.approx(
+        0.25
+    )
+
+    table = events_table(res)
+    assert list(table.columns) == ["event", "date", "probability", "cumulative"]
+    assert len(table) == 3 * (H + 1)
+    row = table[(table.event == "qe") & (table.date == pd.Timestamp("2026-06-01"))]
+    assert float(row.probability.iloc[0]) == pytest.approx(0.3)
+
+    summary = event_summary_table(res)
+    assert list(summary.event) == ["qe", "qe_to_tightening", "big_balance_sheet"]
+    for col in ("median", "q10", "q90", "p_within_6m", "p_within_12m", "p_within_24m", "p_never"):
+        assert col in summary.columns
+    assert summary.set_index("event").loc["qe", "median"] == pd.Timestamp("2026-06-01")
+    assert summary.set_index("event").loc["qe_to_tightening", "median"] == 7
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"name": "x", "kind": "regime_flip", "state": "policy:QE"}, "kind"),
+        ({"name": "x", "state": "policy:QE"}, "kind"),
+        ({"name": "x", "kind": "state_start"}, "state"),
+        ({"kind": "state_start", "state": "policy:QE"}, "name"),
+        ({"name": "x", "kind": "state_start", "state": "policy:QQE"}, "state"),
+        ({"name": "x", "kind": "state_start", "state": "fiscal:QE"}, "state"),
+        ({"name": "x", "kind": "state_start", "state": "QE"}, "state"),
+        ({"name": "x", "kind": "duration", "start": "policy:QE"}, "end"),
+        ({"name": "x", "kind": "duration", "start": "policy:QE", "end": "macro:hot"}, "end"),
+        (
+            {
+                "name": "x",
+                "kind": "duration",
+                "start": "policy:QE",
+                "end": "policy:hold",
+                "at_least": 0,
+            },
+            "at_least",
+        ),
+        ({"name": "x", "kind": "threshold", "variable": "gdp", "level": 1.0}, "variable"),
+        ({"name": "x", "kind": "threshold", "variable": "cpi_yoy"}, "level"),
+        (
+            {
+                "name": "x",
+                "kind": "threshold",
+                "variable": "cpi_yoy",
+                "level": 1.0,
+                "percentile": 5,
+            },
+            "percentile",
+        ),
+        (
+            {"name": "x", "kind": "threshold", "variable": "cpi_yoy", "percentile": 150},
+            "percentile",
+        ),
+        ({"name": "x", "kind": "threshold", "variable": "cpi_yoy", "mean_of": ["2021"]}, "mean_of"),
+        ({"name": "x", "kind": "threshold", "variable": "cpi_yoy", "level": "high"}, "level"),
+        (
+            {"name": "x", "kind": "threshold", "variable": "cpi_yoy", "level": 1.0, "treshold": 2},
+            "treshold",
+        ),
+        (
+            {"name": "x", "kind": "state_start", "state": "policy:QE", "allow_ongoing": "yes"},
+            "allow_ongoing",
+        ),
+        ({"name": "bad name", "kind": "state_start", "state": "policy:QE"}, "name"),
+    ],
+)
+def test_bad_event_definitions_name_the_field(spec, field):
+    with pytest.raises(ConfigError, match=f"'{field}'"):
+        load_events([spec])
+
+
+def test_duplicate_names_rejected():
+    with pytest.raises(ConfigError, match="'name'"):
+        load_events([QE_START, QE_START])
+
+
+def test_event_label_not_in_forecast_labels():
+    fc = make_forecast(_paths(3))
+    fc.attrs["policy_labels"] = ["easing", "cutting", "hold", "tightening"]
+    with pytest.raises(ConfigError, match="policy:QE"):
+        evaluate_events(fc, make_history(), load_events([QE_START]))
+
+
+def test_definitions_are_frozen():
+    ev = default_events()[0]
+    with pytest.raises(AttributeError):
+        ev.name = "other"  # type: ignore[misc]
