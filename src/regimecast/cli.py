@@ -83,6 +83,9 @@ def panel(
     out: Annotated[
         str | None, typer.Option("--out", help="Write the panel to this CSV file (atomically).")
     ] = None,
+    min_months: Annotated[
+        int, typer.Option("--min-months", help="Fail unless this many complete macro months exist.")
+    ] = 0,
 ) -> None:
     """Build the monthly panel; print its range, missing months and last observations; save it."""
     import math
@@ -90,10 +93,19 @@ def panel(
     from rich.console import Console
     from rich.table import Table
 
-    from regimecast.data import load_panel, resolve_store, summarize_panel, write_panel_csv
+    from regimecast.data import (
+        load_panel,
+        require_history,
+        resolve_store,
+        summarize_panel,
+        write_panel_csv,
+    )
+    from regimecast.data.columns import MACRO_COLUMNS
 
     store = resolve_store(data)
     df = load_panel(store, as_of=as_of)
+    if min_months:
+        require_history(df, min_months, what="the panel (--min-months)", columns=MACRO_COLUMNS)
     console = Console()
     console.print(
         f"panel {df.index[0]:%Y-%m} .. {df.index[-1]:%Y-%m}: {len(df)} months x {df.shape[1]} "

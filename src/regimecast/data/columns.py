@@ -91,3 +91,16 @@ PANEL_COLUMNS: tuple[str, ...] = (
 
 #: 0/1 columns that are always defined (integers, never missing).
 FLAG_COLUMNS: tuple[str, ...] = (BALANCE_SHEET_PROXY, SMALLCAP_VOLUME_PROXY)
+
+#: The macro columns the regime model needs in every month (volume starts later, in 1987).
+MACRO_COLUMNS: tuple[str, ...] = (
+    CPI_YOY,
+    CPI_MOM_ANN,
+    CORE_CPI_YOY,
+    POLICY_RATE,
+    POLICY_RATE_CHANGE,
+    BILL_RATE,
+    GS10,
+    BALANCE_SHEET,
+    RECESSION,
+)
