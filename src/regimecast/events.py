@@ -253,8 +253,19 @@ _FIELDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional
 
 
 def event_label(event: Event) -> str:
-    """The human label of ``event`` (its ``label`` field, else its name)."""
-    return event.label or event.name
+    """The human label of ``event``: its ``label`` field, else one built from the definition
+    (``"QE starts"``, ``"QE until tightening"``, ``"smallcap_volume above its 2021-01..2021-12
+    average"``)."""
+    if event.label:
+        return event.label
+    if isinstance(event, StateStartEvent):
+        return f"{event.state.label} starts"
+    if isinstance(event, DurationEvent):
+        return f"{event.start.label} until {event.end.label}"
+    side = "above" if event.above else "below"
+    if event.mean_of is not None:
+        return f"{event.variable} {side} its {event.mean_of[0]}..{event.mean_of[1]} average"
+    return f"{event.variable} {side} {event.describe_threshold()}"
 
 
 # --------------------------------------------------------------------------------------------------

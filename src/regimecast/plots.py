@@ -1,0 +1,462 @@
+"""Charts of a forecast: fan charts, regime probabilities, event probabilities.
+
+Compute and draw are kept apart: :func:`fan_quantiles` and :func:`state_frequencies` compute, the
+``plot_*`` functions draw.  Every plot takes its data first and everything else keyword-only,
+accepts ``ax=`` (or ``axes=``), returns the matplotlib Figure and never samples.  A forecast with
+``attrs["demo"] == 1`` gets a visible "SYNTHETIC DEMO DATA - not a forecast" stamp on every chart.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import matplotlib.colors as mcolors
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from regimecast.data.columns import (
+    BALANCE_SHEET,
+    COLUMN_META,
+    CPI_MOM_ANN,
+    CPI_YOY,
+    POLICY_RATE,
+    SMALLCAP_VOLUME,
+)
+from regimecast.errors import DataError
+from regimecast.events import (
+    DATE,
+    DEFAULT_MACRO_LABELS,
+    DEFAULT_POLICY_LABELS,
+    DURATION_KIND,
+    EVENT,
+    HORIZON,
+    MACRO_LABELS_ATTR,
+    MACRO_STATE,
+    POLICY_LABELS_ATTR,
+    POLICY_STATE,
+    SAMPLE,
+    TIME,
+)
+
+log = logging.getLogger(__name__)
+
+DEMO_STAMP = "SYNTHETIC DEMO DATA - not a forecast"
+_STAMP_GID = "regimecast-demo-stamp"
+DEFAULT_BANDS: tuple[float, ...] = (0.5, 0.8, 0.9)
+FAN_COLOR = "#b2182b"  # Bank of England red
+
+#: Chart titles of the forecast series.
+VARIABLE_TITLES: dict[str, str] = {
+    CPI_YOY: "CPI inflation, year on year",
+    CPI_MOM_ANN: "CPI inflation, month on month annualised",
+    POLICY_RATE: "Policy rate (effective federal funds rate)",
+    BALANCE_SHEET: "Fed balance sheet (total assets)",
+    SMALLCAP_VOLUME: "Small-cap volume (IWM average daily shares)",
+}
+
+STATE_COLORS: dict[str, str] = {
+    "deflationary": "#2166ac",
+    "moderate": "#a6d96a",
+    "inflationary": "#d6604d",
+    "QE": "#1a9850",
+    "cutting": "#91cf60",
+    "hold": "#bdbdbd",
+    "tightening": "#d73027",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+def is_demo(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` (a forecast or an event result) is marked as synthetic demo data."""
+    try:
+        return int(ds.attrs.get("demo", 0)) == 1
+    except (TypeError, ValueError):
+        return bool(ds.attrs.get("demo"))
+
+
+def stamp_demo(fig: Figure) -> Figure:
+    """Put the :data:`DEMO_STAMP` across ``fig`` (once) and return it."""
+    if any(t.get_gid() == _STAMP_GID for t in fig.texts):
+        return fig
+    fig.text(
+        0.5,
+        0.5,
+        DEMO_STAMP,
+        gid=_STAMP_GID,
+        ha="center",
+        va="center",
+        rotation=20,
+        fontsize=22,
+        fontweight="bold",
+        color="red",
+        alpha=0.35,
+        zorder=1000,
+    )
+    return fig
+
+
+def _finish(fig: Figure, demo: bool) -> Figure:
+    if demo:
+        stamp_demo(fig)
+    return fig
+
+
+def _as_of(forecast: xr.Dataset) -> pd.Timestamp:
+    if DATE in forecast.coords:
+        return pd.Timestamp(forecast[DATE].values[0])
+    return pd.Period(forecast.attrs["as_of"], freq="M").to_timestamp()
+
+
+def _forecast_dates(forecast: xr.Dataset) -> pd.DatetimeIndex:
+    if DATE in forecast.coords:
+        return pd.DatetimeIndex(forecast[DATE].values)
+    return pd.period_range(
+        _as_of(forecast), periods=forecast.sizes[HORIZON], freq="M"
+    ).to_timestamp()
+
+
+def _mark_as_of(ax: Axes, as_of: pd.Timestamp) -> None:
+    ax.axvline(as_of, color="black", lw=1.0, ls="--", zorder=5)
+    ax.annotate(
+        f"as of {as_of:%Y-%m}",
+        xy=(as_of, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -3),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=8,
+    )
+
+
+def _units(variable: str) -> str:
+    meta = COLUMN_META.get(variable)
+    return meta.units if meta else ""
+
+
+def _suffix(forecast: xr.Dataset) -> str:
+    scenario = str(forecast.attrs.get("scenario", "") or "")
+    return f" - scenario: {scenario}" if scenario else ""
+
+
+def _date_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+# --------------------------------------------------------------------------------------------------
+# fan chart
+# --------------------------------------------------------------------------------------------------
+def quantile_levels(bands: Sequence[float] = DEFAULT_BANDS) -> np.ndarray:
+    """Sorted quantile levels of central ``bands``: ``(1-b)/2``, 0.5, ``(1+b)/2`` for each ``b``."""
+    bands = tuple(float(b) for b in bands)
+    if not bands or any(not 0.0 < b < 1.0 for b in bands):
+        raise ValueError(f"bands must be coverages strictly between 0 and 1, got {bands}")
+    levels = {0.5}
+    for b in bands:
+        levels.update({round((1 - b) / 2, 10), round((1 + b) / 2, 10)})
+    return np.array(sorted(levels))
+
+
+def fan_quantiles(
+    forecast: xr.Dataset, variable: str, bands: Sequence[float] = DEFAULT_BANDS
+) -> xr.DataArray:
+    """Quantiles of ``forecast[variable]`` across samples at every horizon.
+
+    Returns
+    -------
+    DataArray (quantile, horizon), ``quantile`` = :func:`quantile_levels` of ``bands`` (linear
+    interpolation, ignoring NaN; NaN where every sample is NaN), with the ``date`` coordinate.
+    """
+    if variable not in forecast:
+        raise DataError(
+            f"forecast has no variable {variable!r}; available: {sorted(map(str, forecast.data_vars))}"
+        )
+    levels = quantile_levels(bands)
+    values = forecast[variable].transpose(SAMPLE, HORIZON).values.astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN horizons give NaN
+        q = np.nanquantile(values, levels, axis=0)
+    return xr.DataArray(
+        q,
+        dims=("quantile", HORIZON),
+        coords={
+            "quantile": levels,
+            HORIZON: forecast[HORIZON].values,
+            DATE: (HORIZON, _forecast_dates(forecast).values),
+        },
+        name=variable,
+    )
+
+
+def _band_colors(n: int, color: str) -> list[tuple[float, float, float]]:
+    """Colours from light (widest band) to dark (narrowest), mixed with white, no alpha stacking."""
+    rgb = np.array(mcolors.to_rgb(color))
+    strengths = np.linspace(0.25, 0.75, n)
+    return [tuple(1 - s * (1 - rgb)) for s in strengths]
+
+
+def plot_fan(
+    history: xr.Dataset,
+    forecast: xr.Dataset,
+    variable: str,
+    *,
+    ax: Axes | None = None,
+    bands: Sequence[float] = DEFAULT_BANDS,
+    history_months: int = 120,
+    color: str = FAN_COLOR,
+    title: str | None = None,
+) -> Figure:
+    """Bank of England style fan chart: observed history, then nested central bands of the forecast.
+
+    Parameters
+    ----------
+    history : Dataset with dim ``time`` and ``variable``; the last ``history_months`` are drawn.
+    forecast : Dataset with dims ``sample``, ``horizon``; the bands are quantiles across samples.
+    variable : series name, e.g. ``"cpi_yoy"``.
+    bands : central coverages, drawn nested (widest lightest).
+    """
+    q = fan_quantiles(forecast, variable, bands)
+    dates = pd.DatetimeIndex(q[DATE].values)
+    as_of = _as_of(forecast)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
+    else:
+        fig = ax.figure
+
+    if variable in history:
+        hist = history[variable].to_series().dropna()
+        hist.index = pd.DatetimeIndex(hist.index)
+        hist = hist[hist.index > as_of - pd.DateOffset(months=history_months)]
+        hist = hist[hist.index <= as_of]
+        ax.plot(hist.index, hist.values, color="black", lw=1.4, label="observed")
+
+    sorted_bands = sorted(float(b) for b in bands)[::-1]  # widest first
+    levels = q["quantile"].values
+    for band, shade in zip(sorted_bands, _band_colors(len(sorted_bands), color), strict=True):
+        lo = q.values[np.argmin(np.abs(levels - (1 - band) / 2))]
+        hi = q.values[np.argmin(np.abs(levels - (1 + band) / 2))]
+        ax.fill_between(dates, lo, hi, color=shade, lw=0, label=f"{band:.0%} band")
+    median = q.sel(quantile=0.5).values
+    ax.plot(dates, median, color=color, lw=1.6, label="median")
+    _mark_as_of(ax, as_of)
+
+    units = _units(variable)
+    ax.set_ylabel(f"{variable} ({units})" if units else variable)
+    ax.set_xlabel("month")
+    _date_axis(ax)
+    ax.set_title(
+        title
+        or f"{VARIABLE_TITLES.get(variable, variable)}: forecast fan, as of {as_of:%Y-%m}"
+        + _suffix(forecast)
+    )
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return _finish(fig, is_demo(forecast))
+
+
+# --------------------------------------------------------------------------------------------------
+# regime probabilities
+# --------------------------------------------------------------------------------------------------
+def state_frequencies(forecast: xr.Dataset, chain: str) -> xr.DataArray:
+    """Share of samples in each state of ``chain`` (``"macro"`` or ``"policy"``) by horizon.
+
+    Returns
+    -------
+    DataArray (horizon, ``chain``) with the state labels as the ``chain`` coordinate; rows sum to 1.
+    """
+    if chain == "macro":
+        var, attr, default = MACRO_STATE, MACRO_LABELS_ATTR, DEFAULT_MACRO_LABELS
+    elif chain == "policy":
+        var, attr, default = POLICY_STATE, POLICY_LABELS_ATTR, DEFAULT_POLICY_LABELS
+    else:
+        raise ValueError(f"chain must be 'macro' or 'policy', got {chain!r}")
+    labels = [str(x) for x in np.atleast_1d(forecast.attrs.get(attr, default))]
+    states = forecast[var].transpose(SAMPLE, HORIZON).values
+    freq = np.stack([(states == k).mean(axis=0) for k in range(len(labels))], axis=1)
+    return xr.DataArray(
+        freq,
+        dims=(HORIZON, chain),
+        coords={
+            HORIZON: forecast[HORIZON].values,
+            DATE: (HORIZON, _forecast_dates(forecast).values),
+            chain: labels,
+        },
+        name=f"{chain}_frequency",
+    )
+
+
+def _state_color(label: str, i: int) -> str:
+    return STATE_COLORS.get(label, f"C{i % 10}")
+
+
+def plot_regimes(
+    history: xr.Dataset,
+    forecast: xr.Dataset,
+    *,
+    axes: Sequence[Axes] | None = None,
+    history_months: int = 120,
+) -> Figure:
+    """Stacked areas of macro-regime and policy-state probabilities, history then forecast.
+
+    History (up to the as-of month) is the posterior-mean smoothed ``p_macro``/``p_policy``; the
+    forecast (months 1..H) is the share of simulated paths in each state.  Two panels, macro on top.
+    """
+    as_of = _as_of(forecast)
+    if axes is None:
+        fig, axes_arr = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
+        axes = list(axes_arr)
+    else:
+        if len(axes) != 2:
+            raise ValueError("plot_regimes needs two axes (macro, policy)")
+        fig = axes[0].figure
+    titles = {"macro": "Macro regime probabilities", "policy": "Policy state probabilities"}
+    for ax, chain in zip(axes, ("macro", "policy"), strict=True):
+        freq = state_frequencies(forecast, chain)
+        labels = [str(x) for x in freq[chain].values]
+        fc_dates = pd.DatetimeIndex(freq[DATE].values)[1:]
+        fc_vals = freq.values[1:]
+        p_name = f"p_{chain}"
+        if p_name in history and TIME in history[p_name].dims:
+            hp = history[p_name]
+            hist_dates = pd.DatetimeIndex(hp[TIME].values)
+            keep = (hist_dates > as_of - pd.DateOffset(months=history_months)) & (
+                hist_dates <= as_of
+            )
+            hist_labels = [str(x) for x in hp[chain].values] if chain in hp.coords else labels
+            cols = []
+            for lab in labels:
+                if lab in hist_labels:
+                    cols.append(hp.isel({chain: hist_labels.index(lab)}).values[keep])
+                else:
+                    log.warning("history %s has no state %r; drawing zeros", p_name, lab)
+                    cols.append(np.zeros(keep.sum()))
+            x = hist_dates[keep].append(fc_dates)
+            y = np.vstack([np.column_stack(cols), fc_vals]) if cols else fc_vals
+        else:
+            log.warning("history has no %s; drawing the forecast only", p_name)
+            x, y = fc_dates, fc_vals
+        y = np.nan_to_num(y.astype(float))
+        ax.stackplot(
+            x,
+            y.T,
+            labels=labels,
+            colors=[_state_color(lab, i) for i, lab in enumerate(labels)],
+            alpha=0.9,
+            step=None,
+        )
+        _mark_as_of(ax, as_of)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_title(
+            f"{titles[chain]}: smoothed history, then share of simulated paths" + _suffix(forecast)
+        )
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        _date_axis(ax)
+    axes[-1].set_xlabel("month")
+    return _finish(fig, is_demo(forecast))
+
+
+# --------------------------------------------------------------------------------------------------
+# events
+# --------------------------------------------------------------------------------------------------
+def plot_events(
+    event_result: xr.Dataset,
+    *,
+    axes: Sequence[Axes] | None = None,
+    events: Sequence[str] | None = None,
+) -> Figure:
+    """Cumulative probability of the dated events by month, and the duration distributions.
+
+    Left: P(event has happened by month) for ``state_start`` and ``threshold`` events.  Right: bars
+    of P(duration = d months | start within horizon) for ``duration`` events over observed
+    windows; the censored share (window still open at the horizon end) is given in the legend.
+    """
+    names = [str(x) for x in event_result[EVENT].values]
+    if events is not None:
+        unknown = sorted(set(events) - set(names))
+        if unknown:
+            raise ValueError(f"unknown events {unknown}; known: {names}")
+        names = [n for n in names if n in set(events)]
+    kinds = dict(
+        zip(
+            map(str, event_result[EVENT].values), map(str, event_result["kind"].values), strict=True
+        )
+    )
+    dated = [n for n in names if kinds[n] != DURATION_KIND]
+    durations = [n for n in names if kinds[n] == DURATION_KIND]
+    if axes is None:
+        fig, axes_arr = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+        axes = list(axes_arr)
+    else:
+        if len(axes) != 2:
+            raise ValueError("plot_events needs two axes (cumulative, durations)")
+        fig = axes[0].figure
+    ax_cum, ax_dur = axes
+    dates = pd.DatetimeIndex(event_result[DATE].values)
+    as_of = str(event_result.attrs.get("as_of", f"{dates[0]:%Y-%m}"))
+    scenario = str(event_result.attrs.get("scenario", "") or "")
+    suffix = f" - scenario: {scenario}" if scenario else ""
+
+    for i, name in enumerate(dated):
+        sub = event_result.sel({EVENT: name})
+        ax_cum.step(
+            dates,
+            sub["cumulative"].values,
+            where="post",
+            color=f"C{i % 10}",
+            lw=1.8,
+            label=str(sub["label"].values),
+        )
+    ax_cum.set_ylim(0, 1)
+    ax_cum.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax_cum.set_ylabel("probability event has happened")
+    ax_cum.set_xlabel("month")
+    ax_cum.set_title(f"Cumulative event probabilities, as of {as_of}{suffix}")
+    _date_axis(ax_cum)
+    ax_cum.grid(alpha=0.3)
+    if dated:
+        ax_cum.legend(loc="upper left", fontsize=8, frameon=False)
+    else:
+        ax_cum.text(
+            0.5, 0.5, "no dated events", ha="center", va="center", transform=ax_cum.transAxes
+        )
+
+    months = event_result["duration"].values
+    width = 0.8 / max(len(durations), 1)
+    for i, name in enumerate(durations):
+        sub = event_result.sel({EVENT: name})
+        p_cens = float(sub["p_censored"])
+        p_start = float(sub["p_start"])
+        cens = "n/a" if np.isnan(p_cens) else f"{p_cens:.0%}"
+        ax_dur.bar(
+            months + (i - (len(durations) - 1) / 2) * width,
+            sub["duration_probability"].values,
+            width=width,
+            color=f"C{(i + len(dated)) % 10}",
+            label=f"{sub['label'].values} (P(start) {p_start:.0%}, still open at horizon end {cens})",
+        )
+    ax_dur.set_xlabel("duration (months)")
+    ax_dur.set_ylabel("probability given the start")
+    ax_dur.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax_dur.set_title("Window lengths (closed windows; censored share in legend)")
+    ax_dur.grid(alpha=0.3, axis="y")
+    if durations:
+        ax_dur.legend(loc="upper right", fontsize=7, frameon=False)
+    else:
+        ax_dur.text(
+            0.5, 0.5, "no duration events", ha="center", va="center", transform=ax_dur.transAxes
+        )
+    return _finish(fig, is_demo(event_result))
