@@ -5,9 +5,13 @@ Shapes (row = from): ``log_init`` (K,), ``log_transition`` (K, K) or (T-1, K, K)
 contributes 0.
 
 Each kernel first runs in probability space with per-step scaling (K^2 multiply-adds per step and K
-exponentials for the emissions); if any step's normaliser falls below 1e-250 (possible only with extreme
-inputs, e.g. a transition of log-probability -1000 that the data insist on), the whole computation is
-redone in log space with a log-sum-exp at every step.  Either way the result is finite for any finite
+exponentials for the emissions).  Underflow there loses mass that later data could amplify, so the whole
+computation is redone in log space with a log-sum-exp at every step when (i) a step's normaliser falls
+below 1e-20 (the data put almost no predicted mass on the state they favour), (ii) a finite transition
+entry lies more than 600 below the matrix maximum (so not every state is refilled by the transitions), or
+(iii) the transitions have structural zeros (-inf) and a component that should be positive has
+underflowed below 1e-270.  These conditions arise only with extreme inputs (e.g. a transition of
+log-probability -1000 that the data insist on).  Either way the result is finite for any finite
 input and any series length.  Quantities are exact (not approximated): the two paths agree to rounding.
 """
 
@@ -19,7 +23,9 @@ from numba import njit
 from regimecast.hmm.reference import _check
 from regimecast.hmm.types import HMMFiltered, HMMSmoothed
 
-_TINY = 1e-250
+_TINY = 1e-20  # smallest per-step normaliser accepted by the probability-space passes
+_MIN_LOG_A = -600.0  # finite transition entries further below the maximum force the log-space path
+_FLOOR = 1e-270  # with structural zeros: a should-be-positive component below this forces log space
 
 
 @njit(cache=True, nogil=True)
@@ -34,6 +40,16 @@ def _lse_vec(a):
 
 
 @njit(cache=True, nogil=True)
+def _has_neg_inf(a):
+    for t in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            for j in range(a.shape[2]):
+                if a[t, i, j] == -np.inf:
+                    return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _forward_prob(log_init, logA, log_em):
     """Scaled forward pass.  Returns (ok, loglik, filtered, predicted)."""
     T, K = log_em.shape
@@ -42,11 +58,17 @@ def _forward_prob(log_init, logA, log_em):
     predicted = np.empty((T, K))
     A = np.empty((K, K))
     mA = 0.0
+    has_zero = tv and _has_neg_inf(logA)
     if not tv:
         mA = logA[0].max()
         for i in range(K):
             for j in range(K):
-                A[i, j] = np.exp(logA[0, i, j] - mA)
+                d = logA[0, i, j] - mA
+                if d < _MIN_LOG_A and d != -np.inf:
+                    return False, 0.0, filt, predicted
+                A[i, j] = np.exp(d)
+                if A[i, j] == 0.0:
+                    has_zero = True
     m0 = log_init.max()
     pred = np.empty(K)
     s0 = 0.0
@@ -56,6 +78,8 @@ def _forward_prob(log_init, logA, log_em):
     loglik = m0 + np.log(s0)
     for k in range(K):
         pred[k] /= s0
+        if pred[k] < _FLOOR and log_init[k] != -np.inf:
+            return False, loglik, filt, predicted
     u = np.empty(K)
     for t in range(T):
         if t > 0:
@@ -63,7 +87,10 @@ def _forward_prob(log_init, logA, log_em):
                 mA = logA[t - 1].max()
                 for i in range(K):
                     for j in range(K):
-                        A[i, j] = np.exp(logA[t - 1, i, j] - mA)
+                        d = logA[t - 1, i, j] - mA
+                        if d < _MIN_LOG_A and d != -np.inf:
+                            return False, loglik, filt, predicted
+                        A[i, j] = np.exp(d)
             for j in range(K):
                 pred[j] = 0.0
             for i in range(K):
@@ -75,6 +102,12 @@ def _forward_prob(log_init, logA, log_em):
             sp = pred.sum()
             if not (sp > _TINY) or not np.isfinite(sp):
                 return False, loglik, filt, predicted
+            if has_zero:
+                for j in range(K):
+                    if pred[j] < _FLOOR:
+                        for i in range(K):
+                            if filt[t - 1, i] > 0.0 and A[i, j] > 0.0:
+                                return False, loglik, filt, predicted
             for j in range(K):
                 pred[j] /= sp
             loglik += mA + np.log(sp)
@@ -86,6 +119,10 @@ def _forward_prob(log_init, logA, log_em):
             s += u[k]
         if not (s > _TINY) or not np.isfinite(s):
             return False, loglik, filt, predicted
+        if has_zero:
+            for k in range(K):
+                if u[k] < _FLOOR and pred[k] > 0.0 and log_em[t, k] != -np.inf:
+                    return False, loglik, filt, predicted
         for k in range(K):
             filt[t, k] = u[k] / s
         loglik += me + np.log(s)
@@ -133,11 +170,17 @@ def _backward_prob(filt, logA, log_em):
     smoothed = np.empty((T, K))
     xi = np.zeros((logA.shape[0] if tv else 1, K, K))
     A = np.empty((K, K))
+    has_zero = tv and _has_neg_inf(logA)
     if not tv:
         mA = logA[0].max()
         for i in range(K):
             for j in range(K):
-                A[i, j] = np.exp(logA[0, i, j] - mA)
+                d = logA[0, i, j] - mA
+                if d < _MIN_LOG_A and d != -np.inf:
+                    return False, smoothed, xi
+                A[i, j] = np.exp(d)
+                if A[i, j] == 0.0:
+                    has_zero = True
     beta = np.ones(K)
     nb = np.empty(K)
     w = np.empty(K)
@@ -148,7 +191,10 @@ def _backward_prob(filt, logA, log_em):
             mA = logA[t].max()
             for i in range(K):
                 for j in range(K):
-                    A[i, j] = np.exp(logA[t, i, j] - mA)
+                    d = logA[t, i, j] - mA
+                    if d < _MIN_LOG_A and d != -np.inf:
+                        return False, smoothed, xi
+                    A[i, j] = np.exp(d)
         me = log_em[t + 1].max()
         for j in range(K):
             w[j] = np.exp(log_em[t + 1, j] - me) * beta[j]
@@ -161,6 +207,12 @@ def _backward_prob(filt, logA, log_em):
             Z += filt[t, i] * acc
         if not (Z > _TINY) or not np.isfinite(Z):
             return False, smoothed, xi
+        if has_zero:
+            for i in range(K):
+                if nb[i] < _FLOOR:
+                    for j in range(K):
+                        if A[i, j] > 0.0 and beta[j] > 0.0 and log_em[t + 1, j] != -np.inf:
+                            return False, smoothed, xi
         x = xi[t] if tv else xi[0]
         for i in range(K):
             fi = filt[t, i] / Z
