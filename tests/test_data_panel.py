@@ -194,15 +194,21 @@ def test_as_of_cut_has_no_look_ahead(
     assert panel_2023.attrs["as_of"] == "2023-12"
     # Same values as the full panel up to 2023-12 (one vintage per file: nothing is revised).
     pd.testing.assert_frame_equal(panel_2023, panel.loc[:"2023-12-01"], check_freq=False)
-    # Poisoning everything dated after 2023-12 changes nothing in the as-of panel.
-    raw = {k: read_series(data_store, k) for k in SERIES}
+
+
+@pytest.mark.parametrize("as_of", ["2007-06", "2023-12"])
+def test_data_after_as_of_is_never_read(data_store: Path, as_of: str) -> None:
+    """Poisoning every observation dated after the as-of month changes nothing."""
+    clean = load_panel(data_store, as_of=as_of)
+    end = pd.Timestamp(as_of) + pd.offsets.MonthEnd(0)
     poisoned = {}
-    for k, s in raw.items():
+    for k, s in ((k, read_series(data_store, k)) for k in SERIES):
         s = s.copy()
-        s[s.index > "2023-12-31"] = 1e9 if k not in ("USREC",) else 1.0
+        s[s.index > end] = 1.0 if k == "USREC" else 1e9
         poisoned[k] = s
-    again = build_panel(poisoned, as_of="2023-12", store=data_store)
-    pd.testing.assert_frame_equal(again, panel_2023, check_freq=False)
+    again = build_panel(poisoned, as_of=as_of, store=data_store)
+    pd.testing.assert_frame_equal(again, clean, check_freq=False)
+    assert again.attrs["volume_ratio"] == clean.attrs["volume_ratio"]
 
 
 def test_as_of_mid_history_drops_later_days(data_store: Path) -> None:
