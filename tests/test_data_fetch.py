@@ -181,6 +181,9 @@ def test_fetch_yahoo_json_converted_to_csv(fetched: Path, data_store: Path) -> N
         got = read_yahoo(fetched / "yahoo" / f"{key}.csv", key)
         want = read_yahoo(data_store / "yahoo" / f"{key}.csv", key)
         pd.testing.assert_frame_equal(got, want)
+        # prices and volumes survive the JSON round trip exactly (repr floats, integer volume)
+        raw = (data_store / "yahoo" / f"{key}.csv").read_bytes().replace(b"\r\n", b"\n")
+        assert (fetched / "yahoo" / f"{key}.csv").read_bytes() == raw
     header = (fetched / "yahoo" / "IWM.csv").read_text().splitlines()[0]
     assert header == "Date,Open,High,Low,Close,Volume"
 

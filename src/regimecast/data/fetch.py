@@ -242,6 +242,7 @@ def _stage(
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(body)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; downloads are ordinary files
         info = file_info(tmp, spec)
     except DataError as err:
         tmp.unlink(missing_ok=True)
@@ -263,6 +264,12 @@ def _stage(
         "last_observation": info["last_observation"],
     }
     return target, tmp, spec.relpath, entry
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def data_vintage(store: str | os.PathLike[str] | None = None) -> dict[str, Any]:
