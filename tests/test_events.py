@@ -21,8 +21,10 @@ from synthetic import (
 
 from regimecast.errors import ConfigError, DataError
 from regimecast.events import (
+    DEFAULT_EVENT_SPECS,
     default_events,
     evaluate_events,
+    event_label,
     event_summary_table,
     events_table,
     load_events,
@@ -343,3 +345,11 @@ def test_definitions_are_frozen():
     ev = default_events()[0]
     with pytest.raises(AttributeError):
         ev.name = "other"  # type: ignore[misc]
+
+
+def test_shipped_events_without_labels_keep_their_labels():
+    bare = [{k: v for k, v in s.items() if k != "label"} for s in DEFAULT_EVENT_SPECS]
+    events = load_events(bare)
+    assert [event_label(e) for e in events] == [s["label"] for s in DEFAULT_EVENT_SPECS]
+    custom = load_events([{"name": "qe_start", "kind": "state_start", "state": "policy:hold"}])
+    assert event_label(custom[0]) == "hold starts"

@@ -126,7 +126,7 @@ DEFAULT_EVENT_SPECS: tuple[dict[str, Any], ...] = (
         "kind": DURATION_KIND,
         "start": "policy:QE",
         "end": "macro:inflationary",
-        "label": "inflation returns after QE (QE start to inflationary regime)",
+        "label": "time from QE to inflation's return",
     },
     {
         "name": "volume_return",
@@ -252,6 +252,15 @@ _FIELDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional
 }
 
 
+def _spec_key(spec: Mapping[str, Any]) -> str:
+    """A canonical key of an event definition, ignoring its label."""
+    items = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.items() if k != "label"}
+    return repr(sorted(items.items()))
+
+
+_DEFAULT_LABELS: dict[str, str] = {_spec_key(s): s["label"] for s in DEFAULT_EVENT_SPECS}
+
+
 def event_label(event: Event) -> str:
     """The human label of ``event``: its ``label`` field, else one built from the definition
     (``"QE starts"``, ``"QE until tightening"``, ``"smallcap_volume above its 2021-01..2021-12
@@ -348,6 +357,8 @@ def _parse_one(
     label = spec.get("label", "")
     if not isinstance(label, str):
         raise ConfigError(f"{where}: field 'label' must be a string, got {label!r}")
+    if not label:  # a shipped event written without its label keeps the shipped label
+        label = _DEFAULT_LABELS.get(_spec_key(spec), "")
 
     if kind == STATE_START:
         return StateStartEvent(
