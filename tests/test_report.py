@@ -194,3 +194,16 @@ def test_write_outputs_from_toml_events(tmp_path):
     text = paths["report.md"].read_text()
     # horizon 9 < 12 months: "by" the last forecast month
     assert "P(QE starts by December 2026)" in text
+
+
+def test_events_that_never_happen(tmp_path):
+    from synthetic import HOLD, make_forecast
+
+    fc = make_forecast(np.full((20, 7), HOLD))  # never leaves hold; horizon 6
+    paths = write_outputs(tmp_path, fc, make_history(), default_events(), meta=_meta(False))
+    text = paths["report.md"].read_text()
+    assert "P(QE starts by September 2026) = 0%" in text
+    assert "does not open within 6 months" in text
+    assert "horizon 6 months" in text
+    summary = pd.read_csv(paths["event_summary.csv"])
+    assert summary.set_index("event").loc["qe_start", "p_never"] == 1.0

@@ -862,4 +862,7 @@ def event_summary_table(result: xr.Dataset) -> pd.DataFrame:
         rec["n_occurred"] = int(result["n_occurred"].values[i])
         rec["n_paths"] = int(result.attrs.get("n_paths", result.sizes.get(SAMPLE, 0)))
         records.append(rec)
-    return pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
+    df = pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
+    for q in ("median", "q10", "q90"):  # keep Timestamps and month counts apart (no NaN -> NaT)
+        df[q] = pd.Series([rec[q] for rec in records], index=df.index, dtype=object)
+    return df

@@ -113,7 +113,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for rec in summary.to_dict("records"):
         is_dur = rec["kind"] == DURATION_KIND
-        fmt = (lambda v: f"{_months(v)} mo") if is_dur else _month
+        fmt = (lambda v: "n/a" if not math.isfinite(v) else f"{v:g} mo") if is_dur else _month
         never = _pct(rec["p_never"])
         at_least = (
             f"{_pct(rec['p_at_least'])} (>= {int(rec['at_least_months'])} mo)" if is_dur else ""
@@ -121,8 +121,12 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "event": rec["event"],
-                "median": fmt(rec["median"]) if is_dur else _month(rec["median"]),
-                "10%-90%": f"{fmt(rec['q10'])} - {fmt(rec['q90'])}",
+                "median": fmt(rec["median_months"] if is_dur else rec["median"]),
+                "10%-90%": (
+                    f"{fmt(rec['q10_months'])} - {fmt(rec['q90_months'])}"
+                    if is_dur
+                    else f"{fmt(rec['q10'])} - {fmt(rec['q90'])}"
+                ),
                 "P(<=6m)": _pct(rec["p_within_6m"]),
                 "P(<=12m)": _pct(rec["p_within_12m"]),
                 "P(<=24m)": _pct(rec["p_within_24m"]),
@@ -176,6 +180,12 @@ def headline_lines(result: xr.Dataset, summary: pd.DataFrame) -> list[str]:
             line += f"; P(not within {horizon} months) = {_pct(rec['p_never'])}"
         elif rec["kind"] == DURATION_KIND:
             n = int(rec["at_least_months"])
+            if not rec["p_start"] > 0:
+                lines.append(
+                    f"{label}: the window does not open within {horizon} months on any "
+                    "simulated path"
+                )
+                continue
             if math.isfinite(rec["median_months"]):
                 unit = "month" if rec["median_months"] == 1 else "months"
                 line = (
@@ -423,7 +433,11 @@ def write_outputs(
     out[EVENTS_PNG] = _save_png(plot_events(result), run_dir / EVENTS_PNG)
     images.append((EVENTS_PNG, "Event probabilities and window lengths"))
 
-    horizon = meta.get("horizon", result.attrs.get("horizon_months"))
+    horizon = int(result.attrs["horizon_months"])
+    if meta.get("horizon") is not None and int(meta["horizon"]) != horizon:
+        log.warning(
+            "meta horizon %s differs from the forecast's %d months", meta["horizon"], horizon
+        )
     n_paths = result.attrs.get("n_paths")
     subtitle = (
         f"As-of month {as_of}; horizon {horizon} months; {n_paths} simulated paths"
