@@ -68,6 +68,8 @@ def filter_np(log_init, log_transition, log_emission) -> HMMFiltered:
     """Forward filter (NumPy reference).  Shapes as in the module docstring."""
     log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
     loglik, log_filt, log_pred, _ = _forward(log_init, log_transition, log_emission)
+    # normalise: with unnormalised transition rows the propagated vector does not sum to one
+    log_pred = log_pred - _lse(log_pred, axis=1, keepdims=True)
     return HMMFiltered(loglik, np.exp(log_filt), np.exp(log_pred))
 
 
