@@ -26,6 +26,7 @@ import pytest
 
 from regimecast.cli import main
 from regimecast.data import data_vintage, fetch, load_panel, read_yahoo
+from regimecast.data.fetch import yahoo_chart_to_csv
 from regimecast.data.sources import SERIES
 from regimecast.errors import FetchError
 
@@ -312,3 +313,54 @@ def test_cli_fetch_env_urls(
     assert code == FetchError.exit_code == 3
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "HTTP 500" in err
     assert _snapshot(store) == before
+
+
+def test_yahoo_chart_conversion_rules() -> None:
+    """Exchange-local dates, dividend adjustment, null bars dropped, a repeated date keeps its last bar."""
+    t0 = calendar.timegm((2024, 1, 2, 14, 30, 0))  # 09:30 in New York
+    late = calendar.timegm((2024, 1, 4, 2, 0, 0))  # 21:00 on the 3rd in New York
+    obj = {
+        "chart": {
+            "result": [
+                {
+                    "meta": {"gmtoffset": GMT_OFFSET},
+                    "timestamp": [
+                        t0,
+                        t0 + 86400,
+                        late,
+                        t0 + 2 * 86400 + 3600,
+                        t0 + 3 * 86400,
+                        t0 + 6 * 86400,
+                    ],
+                    "indicators": {
+                        "quote": [
+                            {
+                                "open": [10.0, 99.0, 11.0, 12.0, 13.0, None],
+                                "high": [10.5, 99.0, 11.5, 12.5, 13.5, None],
+                                "low": [9.5, 99.0, 10.5, 11.5, 12.5, None],
+                                "close": [10.0, 99.0, 11.0, 12.0, 13.0, None],
+                                "volume": [100, 9, 200, 300, None, None],
+                            }
+                        ],
+                        "adjclose": [{"adjclose": [5.0, 99.0, 11.0, 12.0, 13.0, None]}],
+                    },
+                }
+            ],
+            "error": None,
+        }
+    }
+    text = yahoo_chart_to_csv(json.dumps(obj).encode(), "TEST")
+    assert (
+        text.splitlines()
+        == [
+            "Date,Open,High,Low,Close,Volume",
+            "2024-01-02,5.0,5.25,4.75,5.0,100",  # prices scaled by adjclose/close = 0.5
+            "2024-01-03,11.0,11.5,10.5,11.0,200",  # late-evening bar, local date, replaces the first
+            "2024-01-04,12.0,12.5,11.5,12.0,300",
+            "2024-01-05,13.0,13.5,12.5,13.0,",  # volume null -> empty cell; the null 01-08 bar is dropped
+        ]
+    )
+    with pytest.raises(FetchError, match="Yahoo reports an error"):
+        yahoo_chart_to_csv(b'{"chart": {"result": null, "error": {"code": "Not Found"}}}', "X")
+    with pytest.raises(FetchError, match="without timestamps"):
+        yahoo_chart_to_csv(b'{"chart": {"result": [{"indicators": {}}], "error": null}}', "X")

@@ -34,7 +34,7 @@ from typing import Any
 from regimecast import __version__
 from regimecast.data.sources import SERIES, SeriesSpec, file_info, lookup, resolve_store
 from regimecast.errors import DataError, FetchError
-from regimecast.io import atomic_write_json, sha256_file
+from regimecast.io import atomic_path, sha256_file
 
 DEFAULT_FRED_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 DEFAULT_YAHOO_URL = "https://query1.finance.yahoo.com/v8/finance/chart"
@@ -125,6 +125,8 @@ def yahoo_chart_to_csv(body: bytes, ticker: str, *, url: str = "") -> str:
         result = chart["result"][0]
         stamps = result["timestamp"]
         quote = result["indicators"]["quote"][0]
+        if not isinstance(stamps, list) or not isinstance(quote, dict):
+            raise TypeError("no timestamp list or quote table")
         adj_list = result["indicators"].get("adjclose") or [{}]
         adj = adj_list[0].get("adjclose")
         offset = int(result.get("meta", {}).get("gmtoffset") or 0)
@@ -133,15 +135,23 @@ def yahoo_chart_to_csv(body: bytes, ticker: str, *, url: str = "") -> str:
             f"{where} returned chart JSON for {ticker} without timestamps or quotes; "
             "the data store was left as it was"
         ) from None
+    n = len(stamps)
+
+    def column(values: Any) -> list[Any]:
+        values = list(values) if isinstance(values, list) else []
+        return (values + [None] * n)[:n]
+
+    opens, highs, lows, closes, volumes = (
+        column(quote.get(k)) for k in ("open", "high", "low", "close", "volume")
+    )
+    adj = column(adj) if adj is not None else None
     bars: dict[str, list[str]] = {}
     for i, ts in enumerate(stamps):
-        o, h, lo, c = (
-            _num(quote.get(k, [None] * len(stamps))[i]) for k in ("open", "high", "low", "close")
-        )
-        v = _num(quote.get("volume", [None] * len(stamps))[i])
+        o, h, lo, c = (_num(x[i]) for x in (opens, highs, lows, closes))
+        v = _num(volumes[i])
         if c is None:
             continue
-        a = _num(adj[i]) if adj is not None and i < len(adj) else None
+        a = _num(adj[i]) if adj is not None else None
         if a is not None and c:
             f = a / c
             o, h, lo = (None if x is None else x * f for x in (o, h, lo))
@@ -219,10 +229,10 @@ def fetch(
         files = dict(manifest.get("files", {}))
         written = {rel: entry for _, _, rel, entry in staged}
         files.update(written)
-        atomic_write_json(
-            root / MANIFEST,
-            {"format": 1, "updated_utc": _now_utc(), "regimecast": __version__, "files": files},
-        )
+        doc = {"format": 1, "updated_utc": _now_utc(), "regimecast": __version__, "files": files}
+        with atomic_path(root / MANIFEST) as tmp_manifest:
+            tmp_manifest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
+            os.chmod(tmp_manifest, 0o666 & ~_umask())
         return written
     finally:
         for _, tmp, _, _ in staged:

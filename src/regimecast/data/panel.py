@@ -305,6 +305,9 @@ def write_panel_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     out.index.name = C.DATE
     with atomic_path(path) as tmp:
         out.to_csv(tmp, float_format="%.10g", lineterminator="\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # an ordinary file, not mkstemp's 0600
     return path
 
 
