@@ -207,3 +207,13 @@ def test_events_that_never_happen(tmp_path):
     assert "horizon 6 months" in text
     summary = pd.read_csv(paths["event_summary.csv"])
     assert summary.set_index("event").loc["qe_start", "p_never"] == 1.0
+
+
+def test_files_have_ordinary_permissions(outputs):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in outputs["paths"].values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
