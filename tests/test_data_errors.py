@@ -150,3 +150,9 @@ def test_too_short_history(data_store: Path, capsys: pytest.CaptureFixture[str])
         capsys, ["panel", "--data", str(data_store), "--as-of", "1965-12", "--min-months", "120"]
     )
     assert code == 2 and len(err.splitlines()) == 1 and "too short a history" in err
+
+
+def test_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _cli_error(capsys, ["panel", "--data", str(tmp_path / "nowhere")])
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "nowhere does not exist" in err and "regimecast fetch" in err

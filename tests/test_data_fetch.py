@@ -302,10 +302,15 @@ def test_cli_fetch_env_urls(
     monkeypatch.setenv("REGIMECAST_FRED_URL", server.fred)
     monkeypatch.setenv("REGIMECAST_YAHOO_URL", server.yahoo)
     store = tmp_path / "store"
-    assert main(["fetch", "--data", str(store), "--series", "GS10", "--series", "^RUT"]) == 0
+    assert main(["fetch", "--data", str(store), "--series", "GS10,USREC", "--series", "^RUT"]) == 0
     out = capsys.readouterr().out
     assert "fred/GS10.csv" in out and "yahoo/RUT.csv" in out
-    assert sorted(_snapshot(store)) == ["fred/GS10.csv", "manifest.json", "yahoo/RUT.csv"]
+    assert sorted(_snapshot(store)) == [
+        "fred/GS10.csv",
+        "fred/USREC.csv",
+        "manifest.json",
+        "yahoo/RUT.csv",
+    ]
     before = _snapshot(store)
     faults["GS10"] = "500"
     code = main(["fetch", "--data", str(store), "--series", "GS10"])

@@ -205,7 +205,8 @@ def fetch(
     """
     root = resolve_store(store)
     try:
-        specs = [lookup(s) for s in series] if series else list(SERIES.values())
+        names = [n for s in (series or ()) for n in str(s).split(",") if n.strip()]
+        specs = [lookup(n) for n in names] if names else list(SERIES.values())
     except DataError as err:
         raise FetchError(str(err)) from None
     specs = list({s.key: s for s in specs}.values())

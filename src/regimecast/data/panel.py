@@ -124,6 +124,11 @@ def load_panel(
     volume splice ratio.
     """
     root = resolve_store(store)
+    if not root.is_dir():
+        raise DataError(
+            f"data store {root} does not exist; run `regimecast fetch --data {root}`, or point "
+            "--data / REGIMECAST_DATA at a folder with fred/ and yahoo/"
+        )
     raw = {key: read_series(root, key) for key in SERIES}
     return build_panel(raw, as_of=as_of, store=root)
 
