@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## Run the quarterly forecast end to end (fetches data into ./data when the store is empty).
 forecast: $(VENV)/.installed
-	$(VENV)/bin/regimecast forecast $(ARGS)
+	$(VENV)/bin/regimecast forecast --auto-data $(ARGS)
 
 ## Run the whole test suite, slow checks included (what CI runs).
 test: $(VENV)/.installed

@@ -142,6 +142,135 @@ def panel(
         typer.echo(f"wrote {path}")
 
 
+_CONFIG_HELP = "TOML model configuration (default: models/default.toml)."
+
+
+def _sampler_overrides(draws, tune, chains) -> dict:
+    return {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains}.items() if v is not None}
+
+
+@app.command()
+def fit(
+    config: Annotated[str | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
+    data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last month of data to use, YYYY-MM.")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/fit-<as-of>).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed + data = same numbers).")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")] = False,
+    allow_unconverged: Annotated[
+        bool, typer.Option("--allow-unconverged", help="Exit 0 even if the convergence gate fails.")
+    ] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Fit the synthetic demo economy.")] = False,
+    draws: Annotated[int | None, typer.Option("--draws", help="Override [sampler] draws.")] = None,
+    tune: Annotated[int | None, typer.Option("--tune", help="Override [sampler] tune.")] = None,
+    chains: Annotated[int | None, typer.Option("--chains", help="Override [sampler] chains.")] = None,
+) -> None:
+    """Fit the macro-regime x policy-state model and write a run directory."""
+    from regimecast.config import load_config
+    from regimecast.workflow import fit_run, gate_error
+
+    cfg = load_config(config)
+    overrides = _sampler_overrides(draws, tune, chains)
+    if overrides:
+        cfg = cfg.replace(sampler=overrides)
+    run_dir = out or f"runs/fit-{as_of or 'latest'}{'-demo' if demo else ''}"
+    outcome = fit_run(cfg, out=run_dir, data=data, as_of=as_of, seed=seed, force=force, demo=demo)
+    d = outcome.fit.diagnostics
+    typer.echo(
+        f"fit {outcome.manifest['as_of']}: r-hat max {d.r_hat_max:.3f}, bulk ESS min {d.ess_bulk_min:.0f}, "
+        f"tail ESS min {d.ess_tail_min:.0f}, divergences {d.divergences}, sampling {d.sampling_seconds:.0f} s"
+    )
+    typer.echo(f"wrote {outcome.run_dir}/ (posterior.nc, regimes.csv, diagnostics.json, manifest.json)")
+    if outcome.problems and not allow_unconverged:
+        raise gate_error(outcome.problems, outcome.run_dir)
+
+
+@app.command()
+def forecast(
+    config: Annotated[str | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
+    data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Forecast origin, YYYY-MM.")] = None,
+    horizon: Annotated[int | None, typer.Option("--horizon", help="Months ahead (default 24).")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Run directory for the forecast.")] = None,
+    from_run: Annotated[
+        str | None, typer.Option("--from-run", help="Reuse a fitted run directory instead of fitting.")
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", help="Hypothetical prints, e.g. 'cpi_mom_ann:2024-04=0.0,2024-05=-1.0'."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")] = False,
+    allow_unconverged: Annotated[
+        bool, typer.Option("--allow-unconverged", help="Forecast even if the fit fails its gate.")
+    ] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Run on the synthetic demo economy.")] = False,
+    auto_data: Annotated[
+        bool,
+        typer.Option("--auto-data", help="Fetch into an empty store first; fall back to --demo when offline."),
+    ] = False,
+    draws: Annotated[int | None, typer.Option("--draws", help="Override [sampler] draws.")] = None,
+    tune: Annotated[int | None, typer.Option("--tune", help="Override [sampler] tune.")] = None,
+    chains: Annotated[int | None, typer.Option("--chains", help="Override [sampler] chains.")] = None,
+) -> None:
+    """Fit (or reuse --from-run), forecast the months ahead, and write events, fan charts and a report."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from regimecast.config import load_config
+    from regimecast.report import headline_table
+    from regimecast.workflow import forecast_run
+
+    console = Console(stderr=True)
+    if auto_data and not demo and from_run is None:
+        demo = not _ensure_data(data, console)
+    cfg = None
+    if config is not None or draws or tune or chains:
+        cfg = load_config(config)
+        overrides = _sampler_overrides(draws, tune, chains)
+        if overrides:
+            cfg = cfg.replace(sampler=overrides)
+    if demo:
+        console.print("[bold red]SYNTHETIC DEMO DATA[/]: not a forecast; the economy is simulated.")
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("simulating paths", total=None)
+
+        def progress(i: int, n: int) -> None:
+            bar.update(task, completed=i, total=n)
+
+        outcome = forecast_run(
+            config=cfg, out=out, data=data, as_of=as_of, horizon=horizon, from_run=from_run,
+            seed=seed, force=force, allow_unconverged=allow_unconverged, scenario=scenario,
+            demo=demo, progress=progress,
+        )
+    if demo:
+        typer.echo("*** SYNTHETIC DEMO DATA - not a forecast ***")
+    typer.echo(headline_table(outcome.summary))
+    typer.echo(f"report: {outcome.run_dir / 'report.html'} (and report.md, events.csv, fan_*.png)")
+
+
+def _ensure_data(data: str | None, console) -> bool:
+    """True when the store holds data (fetching into it when empty); False when none is reachable."""
+    from regimecast.data import fetch as fetch_data
+    from regimecast.data import resolve_store
+    from regimecast.errors import FetchError
+
+    store = resolve_store(data)
+    if (store / "fred" / "CPIAUCSL.csv").is_file():
+        return True
+    console.print(f"data store {store} is empty: fetching from FRED and Yahoo ...")
+    try:
+        fetch_data(store, None)
+        return True
+    except FetchError as err:
+        console.print(
+            f"[yellow]no data reachable[/] ({err}).\n"
+            "Run `regimecast fetch` when online, or point --data / REGIMECAST_DATA at a data store.\n"
+            "Running on the synthetic demo economy instead (--demo)."
+        )
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``regimecast`` script."""
     try:

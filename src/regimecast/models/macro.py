@@ -1,0 +1,455 @@
+"""The hierarchical macro-regime x policy-state Markov-switching model.
+
+Two coupled hidden chains, run as one chain on the product space (``K = n_macro * 4`` joint states,
+joint index ``k = s * 4 + z``):
+
+* macro regime S (default deflationary / moderate / inflationary), ordered by mean CPI inflation;
+* policy state Z by role (QE, cutting, hold, tightening).
+
+Transition (row = from): ``P[(s, z) -> (s', z')] = P(S' = s' | S = s, Z = z) * P(Z' = z' | Z = z, S' = s')``
+
+* ``P(S' | S, Z)``: softmax over s' of ``a[s, s'] + b[z, s']`` for s' != s and 0 for staying, so policy
+  moves the odds of leaving a macro regime (e.g. QE raising the odds of moving to inflationary);
+* ``P(Z' | Z, S')``: softmax over z' of ``base[z, z'] + tau * raw[s', z, z']`` for z' != z, 0 for
+  staying: the policy rows under each macro regime are partially pooled towards a shared base with a
+  learned spread ``tau`` (logistic-normal hierarchy).
+
+Prior means of the off-diagonal logits are set from expected durations, so a prior is stated in months.
+
+Emissions (a missing month simply drops out of the likelihood):
+
+* CPI inflation ``cpi_mom_ann``: AR(1) around the regime mean, regime-specific volatility (Normal);
+* policy-rate change: Student-t with policy-state location and scale; months at the zero lower bound
+  (rate below ``zlb`` this month and last) carry no rate signal and drop out, so near-zero rates never
+  read as "hold" while the balance sheet expands;
+* balance-sheet growth: Student-t with location ordered tightening/QT < cutting = hold < QE and a
+  policy-state scale; the pre-2002 BOGMBASE proxy gets its own shift and scale;
+* log small-cap volume: AR(1) around a linear trend whose level is shifted by policy state and macro
+  regime (hold and the middle macro regime are the reference levels); the RUT-based proxy period gets its
+  own level shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from scipy.special import gammaln as np_gammaln
+
+from regimecast.config import ModelConfig
+from regimecast.data import columns as C
+from regimecast.errors import DataError
+from regimecast.hmm import hmm_logp
+
+QE, CUT, HOLD, TIGHT = range(4)
+REQUIRED = (
+    C.CPI_MOM_ANN,
+    C.POLICY_RATE,
+    C.POLICY_RATE_CHANGE,
+    C.BALANCE_SHEET_GROWTH,
+    C.BALANCE_SHEET_PROXY,
+    C.SMALLCAP_VOLUME_LOG,
+    C.SMALLCAP_VOLUME_PROXY,
+)
+
+
+@dataclass(frozen=True)
+class MacroData:
+    """The model's view of the panel: aligned float arrays, NaN = missing."""
+
+    dates: pd.DatetimeIndex
+    cpi: np.ndarray
+    cpi_lag: np.ndarray
+    rate: np.ndarray
+    rate_change: np.ndarray  # NaN where missing or at the zero lower bound
+    bs_growth: np.ndarray
+    bs_proxy: np.ndarray
+    vol: np.ndarray
+    vol_lag: np.ndarray
+    vol_proxy: np.ndarray
+    trend: np.ndarray  # time in units of volume_trend_per months, 0 at the first month
+
+    @property
+    def T(self) -> int:
+        return len(self.dates)
+
+
+def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
+    """Cut the panel at ``cfg.start`` and turn it into the model's arrays."""
+    missing = [c for c in REQUIRED if c not in panel.columns]
+    if missing:
+        raise DataError(
+            f"panel lacks column(s) {', '.join(missing)}; build it with regimecast.data.load_panel"
+        )
+    df = panel.loc[panel.index >= pd.Timestamp(cfg.start)]
+    if len(df) < cfg.min_months:
+        raise DataError(
+            f"only {len(df)} months from {cfg.start} to {panel.index.max():%Y-%m}; the model needs "
+            f"at least {cfg.min_months} (model.min_months): use an earlier model.start or a later --as-of"
+        )
+    full = panel.reindex(pd.date_range(panel.index.min(), df.index.max(), freq="MS"))
+
+    def col(name):
+        return df[name].to_numpy(dtype=float)
+
+    def lag(name):
+        return full[name].shift(1).reindex(df.index).to_numpy(dtype=float)
+
+    rate = col(C.POLICY_RATE)
+    rate_lag = lag(C.POLICY_RATE)
+    rate_change = col(C.POLICY_RATE_CHANGE).copy()
+    at_zlb = (rate < cfg.zlb) & (rate_lag < cfg.zlb)
+    rate_change[at_zlb] = np.nan
+    t = np.arange(len(df), dtype=float)
+    return MacroData(
+        dates=pd.DatetimeIndex(df.index),
+        cpi=col(C.CPI_MOM_ANN),
+        cpi_lag=lag(C.CPI_MOM_ANN),
+        rate=rate,
+        rate_change=rate_change,
+        bs_growth=col(C.BALANCE_SHEET_GROWTH),
+        bs_proxy=np.nan_to_num(col(C.BALANCE_SHEET_PROXY)),
+        vol=col(C.SMALLCAP_VOLUME_LOG),
+        vol_lag=lag(C.SMALLCAP_VOLUME_LOG),
+        vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
+        trend=t / cfg.volume_trend_per,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Transition structure
+# --------------------------------------------------------------------------------------------------
+
+
+def offdiag_logit_mean(duration: float, n: int) -> float:
+    """Off-diagonal logit (stay = 0) that gives an expected duration of ``duration`` months."""
+    p_leave = 1.0 / max(duration, 1.0 + 1e-9)
+    return float(np.log(p_leave / (1.0 - p_leave) / (n - 1)))
+
+
+def _offdiag_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.nonzero(~np.eye(n, dtype=bool))
+    return rows, cols
+
+
+def _scatter_offdiag(xp, values, n: int, lead: tuple[int, ...] = ()):
+    """(..., n, n-1) off-diagonal values -> (..., n, n) logits with zeros on the diagonal."""
+    rows, cols = _offdiag_index(n)
+    flat = values.reshape((*lead, n * (n - 1)))
+    if xp is pt:
+        out = pt.zeros((*lead, n, n))
+        return pt.set_subtensor(out[..., rows, cols], flat)
+    out = np.zeros((*lead, n, n))
+    out[..., rows, cols] = flat
+    return out
+
+
+def _log_softmax(xp, x, axis=-1):
+    if xp is pt:
+        return x - pt.logsumexp(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
+    return x - (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m)
+
+
+def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4):
+    """(K, K) log transition of the joint chain from parameter dict ``p`` (NumPy or PyTensor)."""
+    a = _scatter_offdiag(xp, p["macro_offdiag"], nS)  # (s, s')
+    b = p["macro_policy_effect"]  # (z, s')
+    eye_s = np.eye(nS)
+    # logits_S[s, z, s'] = a[s, s'] + b[z, s'] off the diagonal, 0 on it
+    logits_s = a[:, None, :] + b[None, :, :] * (1.0 - eye_s)[:, None, :]
+    log_ps = _log_softmax(xp, logits_s, axis=-1)  # (s, z, s')
+    base = _scatter_offdiag(xp, p["policy_base"], nZ)  # (z, z')
+    dev = _scatter_offdiag(xp, p["policy_dev_raw"], nZ, lead=(nS,))  # (s', z, z')
+    logits_z = base[None, :, :] + p["policy_tau"] * dev
+    log_pz = _log_softmax(xp, logits_z, axis=-1)  # (s', z, z')
+    # joint[s, z, s', z'] = log_ps[s, z, s'] + log_pz[s', z, z']
+    joint = log_ps[:, :, :, None] + xp.transpose(log_pz, (1, 0, 2))[None, :, :, :]
+    K = nS * nZ
+    return joint.reshape((K, K))
+
+
+# --------------------------------------------------------------------------------------------------
+# Emissions
+# --------------------------------------------------------------------------------------------------
+
+
+def _normal_logpdf(xp, x, mu, sigma):
+    return -0.5 * ((x - mu) / sigma) ** 2 - xp.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
+def _student_logpdf(xp, x, mu, sigma, nu):
+    const = np_gammaln((nu + 1) / 2) - np_gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+    return const - xp.log(sigma) - (nu + 1) / 2 * xp.log1p(((x - mu) / sigma) ** 2 / nu)
+
+
+def _masked(xp, obs_ok: np.ndarray, lp):
+    return xp.where(obs_ok[:, None], lp, 0.0)
+
+
+def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
+    """(T, K) log emission densities for every joint state; 0 where a series is missing."""
+    nS, nZ = cfg.n_macro, cfg.n_policy
+    s_of = np.repeat(np.arange(nS), nZ)  # joint k -> s
+    z_of = np.tile(np.arange(nZ), nS)  # joint k -> z
+    nu = cfg.priors.student_nu
+
+    # CPI: AR(1) around the macro-regime mean
+    ok = np.isfinite(d.cpi) & np.isfinite(d.cpi_lag)
+    y, ylag = np.nan_to_num(d.cpi)[:, None], np.nan_to_num(d.cpi_lag)[:, None]
+    mu = p["cpi_mean"][s_of][None, :]
+    lp = _normal_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][s_of][None, :])
+    total = _masked(xp, ok, lp)
+
+    # policy-rate change (NaN at the zero lower bound)
+    ok = np.isfinite(d.rate_change)
+    r = np.nan_to_num(d.rate_change)[:, None]
+    loc = _rate_means(xp, p)[z_of][None, :]
+    lp = _student_logpdf(xp, r, loc, p["rate_scale"][z_of][None, :], nu)
+    total = total + _masked(xp, ok, lp)
+
+    # balance-sheet growth, with the proxy period's own shift and scale
+    ok = np.isfinite(d.bs_growth)
+    g = np.nan_to_num(d.bs_growth)[:, None]
+    proxy = d.bs_proxy[:, None]
+    loc = _bs_means(xp, p)[z_of][None, :] + proxy * p["bs_proxy_shift"]
+    scale = p["bs_scale"][z_of][None, :] * (1.0 + proxy * (p["bs_proxy_scale"] - 1.0))
+    lp = _student_logpdf(xp, g, loc, scale, nu)
+    total = total + _masked(xp, ok, lp)
+
+    # log small-cap volume: AR(1) around trend + state levels
+    ok = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
+    v, vlag = np.nan_to_num(d.vol)[:, None], np.nan_to_num(d.vol_lag)[:, None]
+    lev = _vol_levels(xp, p, cfg)  # (K,)
+    trend = (d.trend * p["vol_trend"])[:, None] + (d.vol_proxy * p["vol_proxy_shift"])[:, None]
+    m_t = p["vol_level"] + trend + lev[None, :]
+    step = d.trend[1] - d.trend[0] if d.T > 1 else 0.0
+    m_lag = m_t - p["vol_trend"] * step
+    lp = _normal_logpdf(xp, v, m_t + p["vol_ar"] * (vlag - m_lag), p["vol_sigma"])
+    total = total + _masked(xp, ok, lp)
+    return total
+
+
+def _stack(xp, items):
+    return pt.stack(items) if xp is pt else np.stack(items)
+
+
+def _concat(xp, items):
+    return pt.concatenate(items) if xp is pt else np.concatenate(items)
+
+
+def _rate_means(xp, p):
+    """(4,) rate-change locations by policy role [QE, cut, hold, tight]."""
+    ordered = p["rate_mean"]  # (3,) cut < hold < tight
+    return _concat(xp, [xp.reshape(p["rate_mean_qe"], (1,)), ordered])
+
+
+def _bs_means(xp, p):
+    """(4,) balance-sheet growth locations by role: QT < cut = hold < QE."""
+    o = p["bs_mean"]  # (3,) ordered [tight, middle, QE]
+    return _stack(xp, [o[2], o[1], o[1], o[0]])
+
+
+def _vol_levels(xp, p, cfg: ModelConfig):
+    """(K,) volume level shifts: policy shift (hold = 0) + macro shift (middle regime = 0)."""
+    nS, nZ = cfg.n_macro, cfg.n_policy
+    pol = _concat(xp, [p["vol_policy"][:HOLD], xp.zeros(1), p["vol_policy"][HOLD:]])  # (4,)
+    ref = nS // 2
+    mac = _concat(xp, [p["vol_macro"][:ref], xp.zeros(1), p["vol_macro"][ref:]])  # (nS,)
+    return (mac[:, None] + pol[None, :]).reshape((nS * nZ,))
+
+
+# --------------------------------------------------------------------------------------------------
+# The PyMC model
+# --------------------------------------------------------------------------------------------------
+
+FREE_PARAMS = (
+    "macro_offdiag",
+    "macro_policy_sd",
+    "macro_policy_raw",
+    "policy_base",
+    "policy_tau",
+    "policy_dev_raw",
+    "cpi_mean",
+    "cpi_ar",
+    "cpi_sigma",
+    "rate_mean",
+    "rate_mean_qe",
+    "rate_scale",
+    "bs_mean",
+    "bs_scale",
+    "bs_proxy_shift",
+    "bs_proxy_scale",
+    "vol_level",
+    "vol_trend",
+    "vol_policy",
+    "vol_macro",
+    "vol_ar",
+    "vol_sigma",
+)
+
+
+def param_dims(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
+    return {
+        "macro_offdiag": ("macro", "macro_to"),
+        "macro_policy_raw": ("policy", "macro"),
+        "macro_policy_effect": ("policy", "macro"),
+        "policy_base": ("policy", "policy_to"),
+        "policy_dev_raw": ("macro", "policy", "policy_to"),
+        "cpi_mean": ("macro",),
+        "cpi_sigma": ("macro",),
+        "rate_mean": ("rate_state",),
+        "rate_scale": ("policy",),
+        "bs_mean": ("bs_state",),
+        "bs_scale": ("policy",),
+        "vol_policy": ("policy_nonref",),
+        "vol_macro": ("macro_nonref",),
+    }
+
+
+def coords(cfg: ModelConfig, data: MacroData | None = None) -> dict[str, list]:
+    nS = cfg.n_macro
+    ref = nS // 2
+    c = {
+        "macro": list(cfg.macro_labels),
+        "macro_to": [f"leave_{i}" for i in range(nS - 1)],
+        "policy": list(cfg.policy_labels),
+        "policy_to": [f"leave_{i}" for i in range(3)],
+        "rate_state": [cfg.policy_labels[i] for i in (CUT, HOLD, TIGHT)],
+        "bs_state": ["tightening/QT", "cutting/hold", "QE"],
+        "policy_nonref": [lab for i, lab in enumerate(cfg.policy_labels) if i != HOLD],
+        "macro_nonref": [lab for i, lab in enumerate(cfg.macro_labels) if i != ref],
+        "state": [f"{s}|{z}" for s in cfg.macro_labels for z in cfg.policy_labels],
+    }
+    if data is not None:
+        c["time"] = list(data.dates)
+    return c
+
+
+def data_scales(d: MacroData) -> dict[str, float]:
+    v = d.vol[np.isfinite(d.vol)]
+    return {
+        "vol_mean": float(v.mean()) if v.size else 17.0,
+        "vol_sd": float(v.std()) if v.size > 1 else 1.0,
+    }
+
+
+def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
+    """The PyMC model and handles to its (log_init, log_transition, log_emission) tensors."""
+    nS, nZ = cfg.n_macro, cfg.n_policy
+    K = nS * nZ
+    pr = cfg.priors
+    dur = cfg.durations
+    sc = data_scales(d)
+    with pm.Model(coords=coords(cfg, d)) as model:
+        p: dict = {}
+        p["macro_offdiag"] = pm.Normal(
+            "macro_offdiag", offdiag_logit_mean(dur.macro, nS), 1.0, dims=("macro", "macro_to")
+        )
+        p["macro_policy_sd"] = pm.HalfNormal("macro_policy_sd", 0.5)
+        raw = pm.Normal("macro_policy_raw", 0.0, 1.0, dims=("policy", "macro"))
+        p["macro_policy_effect"] = pm.Deterministic(
+            "macro_policy_effect", p["macro_policy_sd"] * raw, dims=("policy", "macro")
+        )
+        mu_z = np.array([offdiag_logit_mean(x, nZ) for x in dur.policy()])
+        p["policy_base"] = pm.Normal(
+            "policy_base", mu_z[:, None] * np.ones((nZ, nZ - 1)), 1.5, dims=("policy", "policy_to")
+        )
+        p["policy_tau"] = pm.HalfNormal("policy_tau", pr.pooling_scale)
+        p["policy_dev_raw"] = pm.Normal(
+            "policy_dev_raw", 0.0, 1.0, dims=("macro", "policy", "policy_to")
+        )
+
+        p["cpi_mean"] = pm.Normal(
+            "cpi_mean",
+            np.asarray(pr.cpi_mean),
+            np.asarray(pr.cpi_mean_sd),
+            transform=pm.distributions.transforms.ordered,
+            initval=np.asarray(pr.cpi_mean),
+            dims="macro",
+        )
+        p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
+        p["cpi_sigma"] = pm.LogNormal("cpi_sigma", np.log(2.5), 0.6, dims="macro")
+
+        p["rate_mean"] = pm.Normal(
+            "rate_mean",
+            np.asarray(pr.rate_change_mean),
+            pr.rate_change_mean_sd,
+            transform=pm.distributions.transforms.ordered,
+            initval=np.asarray(pr.rate_change_mean),
+            dims="rate_state",
+        )
+        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, 0.2)
+        p["rate_scale"] = pm.LogNormal("rate_scale", np.log(0.15), 1.0, dims="policy")
+
+        p["bs_mean"] = pm.Normal(
+            "bs_mean",
+            np.asarray(pr.bs_growth_mean),
+            np.asarray(pr.bs_growth_mean_sd),
+            transform=pm.distributions.transforms.ordered,
+            initval=np.asarray(pr.bs_growth_mean),
+            dims="bs_state",
+        )
+        p["bs_scale"] = pm.LogNormal(
+            "bs_scale", np.log([3.0, 0.7, 0.7, 0.7]), 0.8, dims="policy"
+        )
+        p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
+        p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
+
+        p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
+        p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
+        p["vol_policy"] = pm.Normal("vol_policy", 0.0, 0.3, dims="policy_nonref")
+        p["vol_macro"] = pm.Normal("vol_macro", 0.0, 0.3, dims="macro_nonref")
+        p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+        p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
+        p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
+
+        log_init = pt.as_tensor_variable(np.full(K, -np.log(K)))
+        log_trans = joint_log_transition(pt, p, nS, nZ)
+        log_em = joint_log_emission(pt, p, d, cfg)
+        pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
+    return model, {"log_init": log_init, "log_transition": log_trans, "log_emission": log_em, "params": p}
+
+
+def compile_matrices(model: pm.Model, handles: dict):
+    """Compile ``f(**free_rv_values) -> (log_init, log_transition, log_emission)``."""
+    rvs = [model[name] for name in free_param_names(model)]
+    fn = pytensor.function(
+        rvs,
+        [handles["log_init"], handles["log_transition"], handles["log_emission"]],
+        on_unused_input="ignore",
+        mode="FAST_RUN",
+    )
+    names = [rv.name for rv in rvs]
+
+    def f(point: dict):
+        return fn(*[np.asarray(point[n], dtype=float) for n in names])
+
+    return f
+
+
+def free_param_names(model: pm.Model) -> list[str]:
+    return [rv.name for rv in model.free_RVs]
+
+
+def numpy_params(point: dict, cfg: ModelConfig) -> dict:
+    """Complete a point of free parameters with the derived ones (NumPy), for the simulator."""
+    p = {k: np.asarray(v, dtype=float) for k, v in point.items()}
+    if "macro_policy_effect" not in p:
+        p["macro_policy_effect"] = p["macro_policy_sd"] * p["macro_policy_raw"]
+    return p
+
+
+def log_matrices_np(point: dict, d: MacroData, cfg: ModelConfig):
+    """NumPy (log_init, log_transition, log_emission) at a parameter point (reference path)."""
+    p = numpy_params(point, cfg)
+    K = cfg.n_macro * cfg.n_policy
+    return (
+        np.full(K, -np.log(K)),
+        joint_log_transition(np, p, cfg.n_macro, cfg.n_policy),
+        joint_log_emission(np, p, d, cfg),
+    )

@@ -1,0 +1,127 @@
+"""Run directories: save a fit (netCDF + CSV + JSON manifest) and load it back with identity checks.
+
+A run directory holds::
+
+    posterior.nc        InferenceData: posterior, sample_stats, and a ``regime_probabilities`` group
+                        (dims time, macro, policy; labelled states)
+    regimes.csv         date, p_<macro label>..., p_<policy label>...  (posterior-mean smoothed)
+    diagnostics.json    r-hat, bulk/tail ESS, divergences, sampling time, gate verdict
+    config.json         the resolved configuration
+    panel.csv           the monthly panel the fit saw (cut at the as-of month)
+    manifest.json       package version, config digest, data vintage, as-of, seed, created
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import pandas as pd
+
+from regimecast import __version__
+from regimecast.config import RunConfig, config_from_dict
+from regimecast.errors import RunMismatchError
+from regimecast.io import atomic_path, atomic_write_json, atomic_write_text, digest
+from regimecast.results import MacroFit
+
+log = logging.getLogger(__name__)
+
+POSTERIOR = "posterior.nc"
+MANIFEST = "manifest.json"
+
+
+def write_fit(
+    run_dir: Path,
+    fit: MacroFit,
+    *,
+    as_of: str | None,
+    data_vintage: dict[str, Any],
+    gate_problems: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the fit's files into an existing (staging) directory; returns the manifest."""
+    run_dir = Path(run_dir)
+    cfg_dict = fit.config.to_dict()
+    regimes = fit.regime_probabilities()
+    idata = fit.idata.copy()
+    for k, v in regimes.attrs.items():
+        regimes.attrs[k] = str(v) if not isinstance(v, int | float | str) else v
+    idata.add_groups({"regime_probabilities": regimes}, warn_on_custom_groups=False)
+    with atomic_path(run_dir / POSTERIOR) as tmp:
+        idata.to_netcdf(str(tmp), engine="h5netcdf")
+    atomic_write_text(run_dir / "regimes.csv", fit.regimes_frame().to_csv(index=False, float_format="%.6f"))
+    diag = fit.diagnostics.to_dict()
+    diag["gate"] = {"passed": not gate_problems, "problems": gate_problems, **vars(fit.config.gate)}
+    atomic_write_json(run_dir / "diagnostics.json", diag)
+    atomic_write_json(run_dir / "config.json", cfg_dict)
+    panel = fit.panel.copy()
+    panel.index = panel.index.strftime("%Y-%m-%d")
+    atomic_write_text(run_dir / "panel.csv", panel.to_csv(index_label="date"))
+    manifest = {
+        "package_version": __version__,
+        "config_digest": digest(cfg_dict),
+        "config_source": fit.config.source,
+        "data_vintage": data_vintage,
+        "as_of": as_of or f"{fit.panel.index.max():%Y-%m}",
+        "seed": fit.random_seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    atomic_write_json(run_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        key = f"{prefix}{k}"
+        if k not in a or k not in b:
+            out.append(key)
+        elif isinstance(a[k], dict) and isinstance(b[k], dict):
+            out.extend(_diff(a[k], b[k], key + "."))
+        elif a[k] != b[k]:
+            out.append(key)
+    return out
+
+
+def load_run(run_dir: str | Path, *, expected_config: RunConfig | None = None) -> tuple[MacroFit, dict]:
+    """Restore a fit from ``run_dir``; returns ``(fit, manifest)``.
+
+    Raises :class:`RunMismatchError` when the run was made by another package version, when its stored
+    config no longer resolves to the digest it was saved with (the config schema changed), or when it
+    differs from ``expected_config``; the message names what differs.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / MANIFEST).is_file() or not (run_dir / POSTERIOR).is_file():
+        raise RunMismatchError(
+            f"{run_dir} is not a regimecast run (no {MANIFEST} / {POSTERIOR}); run `regimecast fit` first"
+        )
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    if manifest.get("package_version") != __version__:
+        raise RunMismatchError(
+            f"{run_dir} was made by regimecast {manifest.get('package_version')}, this is {__version__}: "
+            "refit with `regimecast fit`"
+        )
+    stored = json.loads((run_dir / "config.json").read_text())
+    cfg = config_from_dict(stored, source=str(run_dir / "config.json"))
+    if digest(cfg.to_dict()) != manifest.get("config_digest"):
+        diff = _diff(cfg.to_dict(), stored)
+        raise RunMismatchError(
+            f"{run_dir}: its config no longer matches its digest under this code "
+            f"(differs in: {', '.join(diff) or 'defaults'}); refit with `regimecast fit`"
+        )
+    if expected_config is not None and digest(expected_config.to_dict()) != manifest["config_digest"]:
+        diff = _diff(expected_config.to_dict(), cfg.to_dict())
+        raise RunMismatchError(
+            f"{run_dir} was fitted with a different config (differs in: {', '.join(diff)}); "
+            "drop --from-run to refit, or pass the run's own config"
+        )
+    idata = az.from_netcdf(str(run_dir / POSTERIOR), engine="h5netcdf")
+    panel = pd.read_csv(run_dir / "panel.csv", parse_dates=["date"], index_col="date")
+    panel.index.freq = None
+    fit = MacroFit(config=cfg, panel=panel, idata=idata, random_seed=int(manifest.get("seed", 0)))
+    return fit, manifest
