@@ -125,7 +125,9 @@ def test_kernels_match_reference(K, tv):
         assert f.loglik == pytest.approx(r.loglik, rel=1e-12)
         np.testing.assert_allclose(f.filtered, r.filtered, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(s.smoothed, r.smoothed, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(s.expected_transitions, r.expected_transitions, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(
+            s.expected_transitions, r.expected_transitions, rtol=1e-9, atol=1e-11
+        )
         np.testing.assert_allclose(s.smoothed.sum(axis=1), 1.0, rtol=1e-12)
         assert s.expected_transitions.sum() == pytest.approx(T - 1, rel=1e-12)
 
@@ -138,9 +140,19 @@ def _extreme_cases():
     sticky = np.array([[0.0, -1000.0], [-1000.0, 0.0]])
     return [
         # the data demand a switch the transitions price at exp(-1000): in one step ...
-        ("switch-one-step", np.log([0.5, 0.5]), sticky, np.array([[0.0, -800.0]] + [[-2000.0, 0.0]] * 3)),
+        (
+            "switch-one-step",
+            np.log([0.5, 0.5]),
+            sticky,
+            np.array([[0.0, -800.0]] + [[-2000.0, 0.0]] * 3),
+        ),
         # ... or gradually (no single step's normaliser is small)
-        ("switch-gradual", np.array([0.0, -np.inf]), sticky, np.array([[0.0, -5.0]] + [[-400.0, 0.0]] * 4)),
+        (
+            "switch-gradual",
+            np.array([0.0, -np.inf]),
+            sticky,
+            np.array([[0.0, -5.0]] + [[-400.0, 0.0]] * 4),
+        ),
         # an initial probability that underflows, then data that favour that state
         (
             "init-underflow",
