@@ -37,7 +37,6 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 class _NumpyNS:
     """The handful of array operations the model needs, NumPy flavour."""
 
-    log = staticmethod(np.log)
     exp = staticmethod(np.exp)
     where = staticmethod(np.where)
     concatenate = staticmethod(np.concatenate)
@@ -45,6 +44,11 @@ class _NumpyNS:
     ones = staticmethod(np.ones)
     eye = staticmethod(np.eye)
     diagonal = staticmethod(np.diagonal)
+
+    @staticmethod
+    def log(x):
+        with np.errstate(divide="ignore"):  # log(0) = -inf is a valid (impossible) transition
+            return np.log(x)
 
     @staticmethod
     def as_array(x):

@@ -66,7 +66,7 @@ def summarise_forecast(fc: xr.Dataset, quantiles=(0.03, 0.97)) -> xr.Dataset:
     each regime.
     """
     k = fc.sizes["regime"]
-    freq = np.stack([(fc["regime"] == r).mean(dim=("chain", "draw", "path")).values for r in range(k)], axis=-1)
+    freq = np.stack([(fc["regime_path"] == r).mean(dim=("chain", "draw", "path")).values for r in range(k)], axis=-1)
     return xr.Dataset(
         {
             "regime_probability": summarise(fc["regime_probability"], ("chain", "draw"), quantiles),
@@ -243,8 +243,8 @@ class MarkovSwitchingResults:
         ``steps`` rows) are needed when the model has them, and ``exog_tvtp`` (``steps`` rows; row h-1
         drives the move into step h) with time-varying transitions.
 
-        Returns a Dataset: ``regime_probability`` (chain, draw, step, regime), ``regime`` (chain, draw,
-        path, step; int positions in ``regime``) and ``y`` (chain, draw, path, step); ``step`` = 1..steps
+        Returns a Dataset: ``regime_probability`` (chain, draw, step, regime), ``regime_path`` (chain,
+        draw, path, step; int positions in the ``regime`` coordinate) and ``y`` (chain, draw, path, step); ``step`` = 1..steps
         with a ``date`` coordinate when the index is a dated one.  Summarise with
         :func:`summarise_forecast`.
         """
@@ -314,7 +314,7 @@ class MarkovSwitchingResults:
         return xr.Dataset(
             {
                 "regime_probability": (("chain", "draw", "step", "regime"), probs),
-                "regime": (("chain", "draw", "path", "step"), regimes),
+                "regime_path": (("chain", "draw", "path", "step"), regimes),
                 "y": (("chain", "draw", "path", "step"), ys),
             },
             coords=coords,
