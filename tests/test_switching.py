@@ -27,8 +27,8 @@ from regimecast.models import (
     duration_concentrations,
     predict_regime_probabilities,
     summarise_forecast,
+    switching_data,
 )
-from regimecast.models import switching_data
 from regimecast.models.switching_arrays import (
     NP,
     PT,
@@ -52,7 +52,9 @@ def sm_test_array(module: str, name: str) -> np.ndarray:
     importing it would register statsmodels' own pytest markers)."""
     tree = ast.parse((SM_TESTS / f"{module}.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == name for t in node.targets
+        ):
             expr = compile(ast.Expression(node.value), str(SM_TESTS / module), "eval")
             return np.asarray(eval(expr, {"np": np}), dtype=float)  # installed statsmodels source
     raise KeyError(f"{name} not found in statsmodels' {module}.py")
@@ -60,7 +62,9 @@ def sm_test_array(module: str, name: str) -> np.ndarray:
 
 class _Data:
     def __getattr__(self, name):
-        module = "test_markov_autoregression" if name in {"rgnp", "rec"} else "test_markov_regression"
+        module = (
+            "test_markov_autoregression" if name in {"rgnp", "rec"} else "test_markov_regression"
+        )
         return sm_test_array(module, name)
 
 
@@ -111,7 +115,10 @@ def sm_params_to_ours(mod, params, spec: MarkovSwitchingRegression) -> dict[str,
         out["const"] = c if spec.switching_trend else c[0]
     s = np.sqrt(np.array([sigma2[i] for i in sorted(sigma2)]))
     out["sigma"] = s if spec.switching_variance else s[0]
-    for name, d, switching in (("ar", ar, spec.switching_ar), ("exog_coef", exog, spec.switching_exog)):
+    for name, d, switching in (
+        ("ar", ar, spec.switching_ar),
+        ("exog_coef", exog, spec.switching_exog),
+    ):
         if d:
             nk = max(r for r, _ in d) + 1
             arr = np.zeros((nk, max(j for _, j in d) + 1))
@@ -137,47 +144,143 @@ def _case(name):
         p = np.r_[0.9820939, 0.0503587, 3.70877, 9.556793, 2.107562**2]
         return MarkovRegression(ff, k_regimes=2), p, MarkovSwitchingRegression(2), ff, None, None
     if name == "fedfunds_3regimes_exog":
-        p = np.r_[0.7253684, 0.1641252, 0.6178282, 0.2564055, 0.7994204, 0.3821718, 0.5261292,
-                  -0.0034106, 0.6015991, 0.8464551, 0.9690088, 0.4178913, 0.1201952, 0.0464136,
-                  0.1075357, -0.0425603, 0.1298906, 0.9099168, 0.438375**2]
+        p = np.r_[
+            0.7253684,
+            0.1641252,
+            0.6178282,
+            0.2564055,
+            0.7994204,
+            0.3821718,
+            0.5261292,
+            -0.0034106,
+            0.6015991,
+            0.8464551,
+            0.9690088,
+            0.4178913,
+            0.1201952,
+            0.0464136,
+            0.1075357,
+            -0.0425603,
+            0.1298906,
+            0.9099168,
+            0.438375**2,
+        ]
         exog = np.c_[ff[3:-1], ogap[4:], inf[4:]]
-        return (MarkovRegression(ff[4:], k_regimes=3, exog=exog), p,
-                MarkovSwitchingRegression(3, switching_exog=True), ff[4:], exog, None)
+        return (
+            MarkovRegression(ff[4:], k_regimes=3, exog=exog),
+            p,
+            MarkovSwitchingRegression(3, switching_exog=True),
+            ff[4:],
+            exog,
+            None,
+        )
     if name == "areturns_switching_variance":
         ar_ = np.asarray(sm_reg.areturns)
-        p = np.r_[0.7530865, 0.6825357, 0.7641424, 1.972771, 0.0790744, 0.527953, 0.5895792**2,
-                  1.605333**2]
+        p = np.r_[
+            0.7530865,
+            0.6825357,
+            0.7641424,
+            1.972771,
+            0.0790744,
+            0.527953,
+            0.5895792**2,
+            1.605333**2,
+        ]
         mod = MarkovRegression(ar_[1:], k_regimes=2, exog=ar_[:-1], switching_variance=True)
         spec = MarkovSwitchingRegression(2, switching_exog=True, switching_variance=True)
         return mod, p, spec, ar_[1:], ar_[:-1], None
     if name == "mumpspc_variance_only":
         mu = np.asarray(sm_reg.mumpspc)
         p = np.r_[0.762733, 0.1473767, 0.420275, 0.9847369, 0.0562405**2, 0.2611362**2]
-        mod = MarkovRegression(mu[1:], k_regimes=2, trend="n", exog=mu[:-1], switching_variance=True)
+        mod = MarkovRegression(
+            mu[1:], k_regimes=2, trend="n", exog=mu[:-1], switching_variance=True
+        )
         spec = MarkovSwitchingRegression(2, trend="n", switching_exog=True, switching_variance=True)
         return mod, p, spec, mu[1:], mu[:-1], None
     if name == "hamilton_ar4":
-        p = np.r_[0.754673, 0.095915, -0.358811, 1.163516, np.exp(-0.262658) ** 2, 0.013486,
-                  -0.057521, -0.246983, -0.212923]
-        return (MarkovAutoregression(rgnp, k_regimes=2, order=4, switching_ar=False), p,
-                MarkovSwitchingRegression(2, order=4), rgnp, None, None)
+        p = np.r_[
+            0.754673,
+            0.095915,
+            -0.358811,
+            1.163516,
+            np.exp(-0.262658) ** 2,
+            0.013486,
+            -0.057521,
+            -0.246983,
+            -0.212923,
+        ]
+        return (
+            MarkovAutoregression(rgnp, k_regimes=2, order=4, switching_ar=False),
+            p,
+            MarkovSwitchingRegression(2, order=4),
+            rgnp,
+            None,
+            None,
+        )
     if name == "hamilton_ar2_switching_ar":
-        p = np.r_[0.3812383, 0.3564492, -0.0055216, 1.195482, 0.6677098**2, 0.3710719,
-                  0.4621503, 0.7002937, -0.3206652]
-        return (MarkovAutoregression(rgnp, k_regimes=2, order=2), p,
-                MarkovSwitchingRegression(2, order=2, switching_ar=True), rgnp, None, None)
+        p = np.r_[
+            0.3812383,
+            0.3564492,
+            -0.0055216,
+            1.195482,
+            0.6677098**2,
+            0.3710719,
+            0.4621503,
+            0.7002937,
+            -0.3206652,
+        ]
+        return (
+            MarkovAutoregression(rgnp, k_regimes=2, order=2),
+            p,
+            MarkovSwitchingRegression(2, order=2, switching_ar=True),
+            rgnp,
+            None,
+            None,
+        )
     if name == "hamilton_ar1_tvtp":
-        p = np.r_[6.564923, 7.846371, -8.064123, -15.37636, 1.027190, -0.719760,
-                  np.exp(-0.217003) ** 2, 0.161489, 0.022536]
+        p = np.r_[
+            6.564923,
+            7.846371,
+            -8.064123,
+            -15.37636,
+            1.027190,
+            -0.719760,
+            np.exp(-0.217003) ** 2,
+            0.161489,
+            0.022536,
+        ]
         x = np.c_[np.ones(len(rgnp)), rec]
-        return (MarkovAutoregression(rgnp, k_regimes=2, order=1, exog_tvtp=x), p,
-                MarkovSwitchingRegression(2, order=1, switching_ar=True, exog_tvtp=True), rgnp, None, x)
+        return (
+            MarkovAutoregression(rgnp, k_regimes=2, order=1, exog_tvtp=x),
+            p,
+            MarkovSwitchingRegression(2, order=1, switching_ar=True, exog_tvtp=True),
+            rgnp,
+            None,
+            x,
+        )
     if name == "filardo_ar4_tvtp":
         endog, x = _filardo()
-        p = np.r_[4.35941747, -1.6493936, 1.7702123, 0.9945672, 0.517298, -0.865888,
-                  np.exp(-0.362469) ** 2, 0.189474, 0.079344, 0.110944, 0.122251]
-        return (MarkovAutoregression(endog, k_regimes=2, order=4, switching_ar=False, exog_tvtp=x), p,
-                MarkovSwitchingRegression(2, order=4, exog_tvtp=True), endog, None, x)
+        p = np.r_[
+            4.35941747,
+            -1.6493936,
+            1.7702123,
+            0.9945672,
+            0.517298,
+            -0.865888,
+            np.exp(-0.362469) ** 2,
+            0.189474,
+            0.079344,
+            0.110944,
+            0.122251,
+        ]
+        return (
+            MarkovAutoregression(endog, k_regimes=2, order=4, switching_ar=False, exog_tvtp=x),
+            p,
+            MarkovSwitchingRegression(2, order=4, exog_tvtp=True),
+            endog,
+            None,
+            x,
+        )
     raise KeyError(name)
 
 
@@ -203,10 +306,18 @@ def test_matches_statsmodels_at_same_parameters(name):
     k, p = spec.k_regimes, spec.order
     assert data.n_obs == mod.nobs
     assert abs(sm_out.loglik - res.llf) < TOL * max(1.0, abs(res.llf))
-    np.testing.assert_allclose(marginal_regime(sm_out.filtered, k, p), res.filtered_marginal_probabilities,
-                               atol=TOL, rtol=0)
-    np.testing.assert_allclose(marginal_regime(sm_out.smoothed, k, p), res.smoothed_marginal_probabilities,
-                               atol=TOL, rtol=0)
+    np.testing.assert_allclose(
+        marginal_regime(sm_out.filtered, k, p),
+        res.filtered_marginal_probabilities,
+        atol=TOL,
+        rtol=0,
+    )
+    np.testing.assert_allclose(
+        marginal_regime(sm_out.smoothed, k, p),
+        res.smoothed_marginal_probabilities,
+        atol=TOL,
+        rtol=0,
+    )
 
 
 def test_numpy_and_pytensor_arrays_agree():
@@ -291,7 +402,10 @@ def test_expanded_state_filter_matches_brute_force(spec, tvtp, monkeypatch):
     t_full = 8 if k == 2 else 6
     y = rng.normal(size=t_full) + np.linspace(0, 2, t_full)
     y[4] = np.nan  # missing: the emissions that use y[4] are dropped
-    params = {"const": np.sort(rng.normal(size=k)) * 2, "sigma": 0.5 + rng.random(k) if spec.switching_variance else 0.8}
+    params = {
+        "const": np.sort(rng.normal(size=k)) * 2,
+        "sigma": 0.5 + rng.random(k) if spec.switching_variance else 0.8,
+    }
     params["ar"] = rng.uniform(-0.5, 0.5, size=(k, p) if spec.switching_ar else p)
     x = None
     if tvtp:
@@ -322,8 +436,12 @@ def test_missing_values_zero_the_emissions_that_use_them():
     y[10] = np.nan
     spec = MarkovSwitchingRegression(2, order=2)
     data = spec.prepare(y)
-    params = {"transition": np.array([[0.9, 0.1], [0.2, 0.8]]), "const": np.array([-1.0, 1.0]),
-              "sigma": 1.0, "ar": np.array([0.3, -0.1])}
+    params = {
+        "transition": np.array([[0.9, 0.1], [0.2, 0.8]]),
+        "const": np.array([-1.0, 1.0]),
+        "sigma": 1.0,
+        "ar": np.array([0.3, -0.1]),
+    }
     le = hmm_inputs(NP, params, data, spec)[2]
     zero_rows = np.flatnonzero(np.all(le == 0, axis=1))
     assert list(zero_rows + 2) == [10, 11, 12]  # y_10 and the two observations that lag it
@@ -346,7 +464,9 @@ def test_duration_prior_mapping():
     assert three[0, 1] == three[0, 2]
     prior = SwitchingPrior(expected_duration=(24, 6))
     np.testing.assert_allclose(prior.transition_alpha(2), alpha)
-    model = build_switching_model(np.random.default_rng(0).normal(size=50), MarkovSwitchingRegression(2, prior=prior))
+    model = build_switching_model(
+        np.random.default_rng(0).normal(size=50), MarkovSwitchingRegression(2, prior=prior)
+    )
     np.testing.assert_allclose(model["transition"].owner.inputs[-1].eval(), alpha)
 
 
@@ -360,8 +480,12 @@ def test_duration_prior_mapping():
 def test_ordering_constraint(spec, var):
     assert spec.ordered_parameter == var
     model = build_switching_model(np.random.default_rng(0).normal(size=60), spec)
-    fn = model.compile_fn(model.replace_rvs_by_values([model[var]])[0], inputs=model.value_vars,
-                          on_unused_input="ignore", point_fn=False)
+    fn = model.compile_fn(
+        model.replace_rvs_by_values([model[var]])[0],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        point_fn=False,
+    )
     rng = np.random.default_rng(1)
     ip = model.initial_point()
     for _ in range(50):
@@ -385,7 +509,9 @@ def fake_results(spec, endog, draws, exog=None, exog_tvtp=None) -> MarkovSwitchi
     """Results whose 'posterior' is the given list of parameter dicts (one chain)."""
     data = spec.prepare(endog, exog, exog_tvtp)
     model = build_switching_model(data, spec)
-    post = {name: np.stack([np.asarray(d[name], dtype=float) for d in draws])[None] for name in draws[0]}
+    post = {
+        name: np.stack([np.asarray(d[name], dtype=float) for d in draws])[None] for name in draws[0]
+    }
     if "transition" in post:
         post["expected_duration"] = 1 / (1 - np.diagonal(post["transition"], axis1=-2, axis2=-1))
     dims = {k: list(v) for k, v in model.named_vars_to_dims.items() if k in post}
@@ -408,8 +534,12 @@ def test_results_probabilities_match_statsmodels_when_draws_coincide():
     probs = res.regime_probabilities()
     assert probs["smoothed"].dims == ("stat", "time", "regime")
     for stat in ("mean", "lower", "upper"):
-        np.testing.assert_allclose(probs["smoothed"].sel(stat=stat), smres.smoothed_marginal_probabilities, atol=1e-8)
-        np.testing.assert_allclose(probs["filtered"].sel(stat=stat), smres.filtered_marginal_probabilities, atol=1e-8)
+        np.testing.assert_allclose(
+            probs["smoothed"].sel(stat=stat), smres.smoothed_marginal_probabilities, atol=1e-8
+        )
+        np.testing.assert_allclose(
+            probs["filtered"].sel(stat=stat), smres.filtered_marginal_probabilities, atol=1e-8
+        )
     dur = res.expected_durations()
     assert dur.dims == ("chain", "draw", "time", "regime")
     np.testing.assert_allclose(dur.values[0, 0], smres.expected_durations, rtol=1e-8)
@@ -418,14 +548,26 @@ def test_results_probabilities_match_statsmodels_when_draws_coincide():
 def test_results_outputs_shapes_and_summary():
     y = _series()
     spec = MarkovSwitchingRegression(2, regime_names=("low", "high"))
-    draws = [{"transition": np.array([[0.95, 0.05], [0.1, 0.9]]), "const": np.array([-1.0, 3.0]), "sigma": 1.0},
-             {"transition": np.array([[0.9, 0.1], [0.05, 0.95]]), "const": np.array([-0.8, 2.9]), "sigma": 1.1}]
+    draws = [
+        {
+            "transition": np.array([[0.95, 0.05], [0.1, 0.9]]),
+            "const": np.array([-1.0, 3.0]),
+            "sigma": 1.0,
+        },
+        {
+            "transition": np.array([[0.9, 0.1], [0.05, 0.95]]),
+            "const": np.array([-0.8, 2.9]),
+            "sigma": 1.1,
+        },
+    ]
     res = fake_results(spec, y, draws)
     probs = res.regime_probabilities()
     assert list(probs["regime"].values) == ["low", "high"]
     assert (probs["time"].values == y.index.values).all()
     np.testing.assert_allclose(probs["smoothed"].sel(stat="mean").sum("regime"), 1.0)
-    assert bool((probs["smoothed"].sel(stat="lower") <= probs["smoothed"].sel(stat="mean") + 1e-12).all())
+    assert bool(
+        (probs["smoothed"].sel(stat="lower") <= probs["smoothed"].sel(stat="mean") + 1e-12).all()
+    )
     dur = res.expected_durations()
     np.testing.assert_allclose(dur.values[0, :, 0], [20.0, 10.0])
     paths = res.sample_regime_paths(200, random_seed=5)
@@ -441,8 +583,14 @@ def test_results_outputs_shapes_and_summary():
 def test_forecast_shapes_probabilities_and_reproducibility():
     y = _series()
     spec = MarkovSwitchingRegression(2, order=1)
-    draws = [{"transition": np.array([[0.95, 0.05], [0.1, 0.9]]), "const": np.array([-1.0, 3.0]),
-              "sigma": 1.0, "ar": np.array([0.2])}] * 3
+    draws = [
+        {
+            "transition": np.array([[0.95, 0.05], [0.1, 0.9]]),
+            "const": np.array([-1.0, 3.0]),
+            "sigma": 1.0,
+            "ar": np.array([0.2]),
+        }
+    ] * 3
     res = fake_results(spec, y, draws)
     fc = res.forecast(12, random_seed=7, n_paths_per_draw=50)
     assert fc["regime_probability"].shape == (1, 3, 12, 2)
@@ -452,9 +600,15 @@ def test_forecast_shapes_probabilities_and_reproducibility():
     fc2 = res.forecast(12, random_seed=7, n_paths_per_draw=50)
     xr_equal = all(np.array_equal(fc[v].values, fc2[v].values) for v in fc.data_vars)
     assert xr_equal
-    assert not np.array_equal(res.forecast(12, random_seed=8, n_paths_per_draw=50)["y"].values, fc["y"].values)
+    assert not np.array_equal(
+        res.forecast(12, random_seed=8, n_paths_per_draw=50)["y"].values, fc["y"].values
+    )
     summ = summarise_forecast(fc)
-    assert summ["y"].dims == ("stat", "step") and summ["regime_probability"].dims == ("stat", "step", "regime")
+    assert summ["y"].dims == ("stat", "step") and summ["regime_probability"].dims == (
+        "stat",
+        "step",
+        "regime",
+    )
     np.testing.assert_allclose(summ["regime_frequency"].sum("regime"), 1.0)
 
 
@@ -467,7 +621,9 @@ def test_forecast_step_one_from_degenerate_state_is_transition_row():
     y = np.r_[np.zeros(20), 10.0 * np.ones(20)]
     spec = MarkovSwitchingRegression(2)
     trans = np.array([[0.8, 0.2], [0.3, 0.7]])
-    res = fake_results(spec, y, [{"transition": trans, "const": np.array([0.0, 10.0]), "sigma": 0.1}])
+    res = fake_results(
+        spec, y, [{"transition": trans, "const": np.array([0.0, 10.0]), "sigma": 0.1}]
+    )
     fc = res.forecast(2, random_seed=1, n_paths_per_draw=4000)
     np.testing.assert_allclose(fc["regime_probability"].values[0, 0, 0], trans[1], atol=1e-12)
     share = (fc["regime_path"].values[0, 0, :, 0] == 1).mean()
@@ -482,14 +638,20 @@ def test_forecast_tvtp_and_exog_need_future_values():
     x = pd.DataFrame({"x": rng.normal(size=80)}, index=y.index)
     z = np.c_[np.ones(80), rng.normal(size=80)]
     spec = MarkovSwitchingRegression(2, exog_tvtp=True, switching_exog=False)
-    draw = {"tvtp_coef": np.array([[[3.0, 0.5]], [[-3.0, 0.2]]]), "const": np.array([-1.0, 3.0]),
-            "exog_coef": np.array([0.5]), "sigma": 1.0}
+    draw = {
+        "tvtp_coef": np.array([[[3.0, 0.5]], [[-3.0, 0.2]]]),
+        "const": np.array([-1.0, 3.0]),
+        "exog_coef": np.array([0.5]),
+        "sigma": 1.0,
+    }
     res = fake_results(spec, y, [draw], exog=x, exog_tvtp=z)
     with pytest.raises(DataError, match="exog_tvtp"):
         res.forecast(3, random_seed=0, exog=np.zeros((3, 1)))
     with pytest.raises(DataError, match="regressors"):
         res.forecast(3, random_seed=0, exog_tvtp=np.c_[np.ones(3), np.zeros(3)])
-    fc = res.forecast(3, random_seed=0, exog=np.zeros((3, 1)), exog_tvtp=np.c_[np.ones(3), np.zeros(3)])
+    fc = res.forecast(
+        3, random_seed=0, exog=np.zeros((3, 1)), exog_tvtp=np.c_[np.ones(3), np.zeros(3)]
+    )
     np.testing.assert_allclose(fc["regime_probability"].sum("regime"), 1.0)
 
 
@@ -515,7 +677,10 @@ def test_spec_is_frozen_and_fit_inputs_do_not_mutate_it():
         ({"k_regimes": 2, "ordering": "sigma"}, "switching_variance"),
         ({"k_regimes": 2, "switching_ar": True}, "order >= 1"),
         ({"k_regimes": 3, "prior": SwitchingPrior(expected_duration=(10, 5))}, "expected_duration"),
-        ({"k_regimes": 2, "exog_tvtp": True, "prior": SwitchingPrior(expected_duration=(10, 5))}, "exog_tvtp"),
+        (
+            {"k_regimes": 2, "exog_tvtp": True, "prior": SwitchingPrior(expected_duration=(10, 5))},
+            "exog_tvtp",
+        ),
     ],
 )
 def test_bad_spec_raises_config_error(kwargs, match):

@@ -25,7 +25,9 @@ SM_TESTS = Path(sm_ms.__file__).parent / "tests"
 def _fedfunds() -> np.ndarray:
     tree = ast.parse((SM_TESTS / "test_markov_regression.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "fedfunds" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "fedfunds" for t in node.targets
+        ):
             return np.asarray(ast.literal_eval(node.value), dtype=float)
     raise KeyError("fedfunds")
 

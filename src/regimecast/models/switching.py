@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pymc as pm
@@ -39,14 +40,15 @@ from regimecast.hmm import hmm_logp
 from regimecast.models.switching_arrays import PT, hmm_inputs
 from regimecast.models.switching_data import SwitchingData, prepare_data
 
+if TYPE_CHECKING:
+    from regimecast.models.switching_results import MarkovSwitchingResults
+
 log = logging.getLogger(__name__)
 
 _TRENDS = ("n", "c", "t", "ct")
 
 
-def duration_concentrations(
-    expected_duration, strength: float = 20.0
-) -> np.ndarray:
+def duration_concentrations(expected_duration, strength: float = 20.0) -> np.ndarray:
     """Dirichlet concentrations (K, K) whose prior mean regime durations equal ``expected_duration``.
 
     Row k has total concentration ``strength`` (pseudo-transitions); its diagonal ``a`` and its
@@ -57,7 +59,9 @@ def duration_concentrations(
     d = np.asarray(expected_duration, dtype=float)
     k = d.size
     if d.ndim != 1 or k < 2:
-        raise ConfigError(f"expected_duration needs one value per regime (>= 2), got {expected_duration!r}")
+        raise ConfigError(
+            f"expected_duration needs one value per regime (>= 2), got {expected_duration!r}"
+        )
     if np.any(~np.isfinite(d)) or np.any(d <= 1):
         raise ConfigError(f"expected durations must be finite and > 1 period, got {tuple(d)}")
     if not strength > 1:
@@ -95,12 +99,16 @@ class SwitchingPrior:
 
     def __post_init__(self) -> None:
         if self.initial not in {"stationary", "dirichlet"}:
-            raise ConfigError(f"prior.initial must be 'stationary' or 'dirichlet', got {self.initial!r}")
+            raise ConfigError(
+                f"prior.initial must be 'stationary' or 'dirichlet', got {self.initial!r}"
+            )
         for name in ("tvtp_scale", "intercept_scale", "coef_scale", "sigma_scale", "ar_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"prior.{name} must be > 0, got {getattr(self, name)}")
         if self.expected_duration is not None:
-            object.__setattr__(self, "expected_duration", tuple(float(d) for d in self.expected_duration))
+            object.__setattr__(
+                self, "expected_duration", tuple(float(d) for d in self.expected_duration)
+            )
             duration_concentrations(self.expected_duration, self.duration_strength)
 
     def transition_alpha(self, k_regimes: int) -> np.ndarray:
@@ -111,7 +119,9 @@ class SwitchingPrior:
                     f"expected_duration has {len(self.expected_duration)} values for {k_regimes} regimes"
                 )
             return duration_concentrations(self.expected_duration, self.duration_strength)
-        alpha = np.broadcast_to(np.asarray(self.transition_concentration, dtype=float), (k_regimes, k_regimes))
+        alpha = np.broadcast_to(
+            np.asarray(self.transition_concentration, dtype=float), (k_regimes, k_regimes)
+        )
         if np.any(~(alpha > 0)):
             raise ConfigError("transition_concentration must be > 0")
         return np.array(alpha)
@@ -146,8 +156,14 @@ class MarkovSwitchingRegression:
         if isinstance(self.k_regimes, bool) or not isinstance(self.k_regimes, int | np.integer):
             raise ConfigError(f"k_regimes must be an integer >= 2, got {self.k_regimes!r}")
         if self.k_regimes < 2:
-            raise ConfigError(f"k_regimes must be >= 2 (a switching model needs two regimes), got {self.k_regimes}")
-        if isinstance(self.order, bool) or not isinstance(self.order, int | np.integer) or self.order < 0:
+            raise ConfigError(
+                f"k_regimes must be >= 2 (a switching model needs two regimes), got {self.k_regimes}"
+            )
+        if (
+            isinstance(self.order, bool)
+            or not isinstance(self.order, int | np.integer)
+            or self.order < 0
+        ):
             raise ConfigError(f"order must be an integer >= 0, got {self.order!r}")
         if self.k_regimes ** (self.order + 1) > 4096:
             raise ConfigError(
@@ -157,21 +173,27 @@ class MarkovSwitchingRegression:
         if self.trend not in _TRENDS:
             raise ConfigError(f"trend must be one of {_TRENDS}, got {self.trend!r}")
         if self.ordering not in {"auto", "const", "sigma", "none"}:
-            raise ConfigError(f"ordering must be 'auto', 'const', 'sigma' or 'none', got {self.ordering!r}")
+            raise ConfigError(
+                f"ordering must be 'auto', 'const', 'sigma' or 'none', got {self.ordering!r}"
+            )
         if self.ordering == "const" and not ("c" in self.trend and self.switching_trend):
-            raise ConfigError("ordering='const' needs a switching intercept (trend with 'c', switching_trend=True)")
+            raise ConfigError(
+                "ordering='const' needs a switching intercept (trend with 'c', switching_trend=True)"
+            )
         if self.ordering == "sigma" and not self.switching_variance:
             raise ConfigError("ordering='sigma' needs switching_variance=True")
         if self.switching_ar and self.order == 0:
             raise ConfigError("switching_ar=True needs order >= 1")
         if self.exog_tvtp and self.prior.expected_duration is not None:
-            raise ConfigError("expected_duration priors apply to constant transitions, not to exog_tvtp models")
-        if self.exog_tvtp and self.prior.initial == "stationary":
-            pass  # stationary distribution of the first period's matrix, as statsmodels
+            raise ConfigError(
+                "expected_duration priors apply to constant transitions, not to exog_tvtp models"
+            )
         if self.regime_names is not None:
             names = tuple(str(n) for n in self.regime_names)
             if len(names) != self.k_regimes or len(set(names)) != len(names):
-                raise ConfigError(f"regime_names must be {self.k_regimes} distinct names, got {self.regime_names!r}")
+                raise ConfigError(
+                    f"regime_names must be {self.k_regimes} distinct names, got {self.regime_names!r}"
+                )
             object.__setattr__(self, "regime_names", names)
         self.prior.transition_alpha(self.k_regimes)
 
@@ -220,7 +242,9 @@ class MarkovSwitchingRegression:
         res = MarkovSwitchingResults(self, data, idata)
         problems = convergence_problems(diagnose(idata, var_names=res.parameter_names))
         if problems:
-            log.warning("Markov-switching fit did not pass the convergence gate: %s", "; ".join(problems))
+            log.warning(
+                "Markov-switching fit did not pass the convergence gate: %s", "; ".join(problems)
+            )
         return res
 
 
@@ -250,7 +274,9 @@ def _sd(x: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
-def build_switching_model(endog, spec: MarkovSwitchingRegression, exog=None, exog_tvtp=None) -> pm.Model:
+def build_switching_model(
+    endog, spec: MarkovSwitchingRegression, exog=None, exog_tvtp=None
+) -> pm.Model:
     """The PyMC model of ``spec`` on the data (``endog`` may be prepared :class:`SwitchingData`).
 
     Free variables (as present): ``transition`` (regime_from, regime_to) or ``tvtp_coef`` (regime_from,
@@ -268,8 +294,12 @@ def build_switching_model(endog, spec: MarkovSwitchingRegression, exog=None, exo
     with pm.Model(coords=model_coords(data, spec)) as model:
         params: dict[str, pt.TensorVariable] = {}
         if spec.exog_tvtp:
-            scale = np.array([pr.tvtp_scale / s if np.ptp(c) > 0 else pr.tvtp_scale
-                              for c, s in zip(data.exog_tvtp.T, map(_sd, data.exog_tvtp.T), strict=True)])
+            scale = np.array(
+                [
+                    pr.tvtp_scale / s if np.ptp(c) > 0 else pr.tvtp_scale
+                    for c, s in zip(data.exog_tvtp.T, map(_sd, data.exog_tvtp.T), strict=True)
+                ]
+            )
             init = np.zeros((k, k - 1, len(scale)))
             const_cols = [i for i, c in enumerate(data.exog_tvtp.T) if np.ptp(c) == 0 and c[0] != 0]
             if const_cols:  # start persistent: stay logit +3 vs the reference, reference row -3
@@ -277,10 +307,15 @@ def build_switching_model(endog, spec: MarkovSwitchingRegression, exog=None, exo
                 cval = data.exog_tvtp[0, c]
                 for i in range(k):
                     for j in range(k - 1):
-                        init[i, j, c] = (3.0 if i == j else 0.0) / cval if i < k - 1 else -3.0 / cval
+                        init[i, j, c] = (
+                            (3.0 if i == j else 0.0) / cval if i < k - 1 else -3.0 / cval
+                        )
             params["tvtp_coef"] = pm.Normal(
-                "tvtp_coef", 0.0, np.broadcast_to(scale, init.shape),
-                dims=("regime_from", "tvtp_to", "tvtp_variable"), initval=init,
+                "tvtp_coef",
+                0.0,
+                np.broadcast_to(scale, init.shape),
+                dims=("regime_from", "tvtp_to", "tvtp_variable"),
+                initval=init,
             )
         else:
             alpha = pr.transition_alpha(k)
@@ -302,19 +337,25 @@ def build_switching_model(endog, spec: MarkovSwitchingRegression, exog=None, exo
                 start = y_mean + 0.5 * y_sd * lin
                 if ordered == "const":
                     kw["transform"] = pm.distributions.transforms.ordered
-                params["const"] = pm.Normal("const", y_mean, scale, dims="regime", initval=start, **kw)
+                params["const"] = pm.Normal(
+                    "const", y_mean, scale, dims="regime", initval=start, **kw
+                )
             else:
                 params["const"] = pm.Normal("const", y_mean, scale, initval=np.median(y_obs))
         if "t" in spec.trend:
             tt = np.arange(1, data.n_obs_full + 1, dtype=float)
             scale = pr.coef_scale * y_sd / _sd(tt)
-            params["trend"] = pm.Normal("trend", 0.0, scale, dims="regime" if spec.switching_trend else None)
+            params["trend"] = pm.Normal(
+                "trend", 0.0, scale, dims="regime" if spec.switching_trend else None
+            )
         if data.n_exog:
             xs = data.design[:, data.n_trend :]
             scale = pr.coef_scale * y_sd / np.array([_sd(c) for c in xs.T])
             dims = ("regime", "exog") if spec.switching_exog else ("exog",)
             shape = (k, data.n_exog) if spec.switching_exog else (data.n_exog,)
-            params["exog_coef"] = pm.Normal("exog_coef", 0.0, np.broadcast_to(scale, shape), dims=dims)
+            params["exog_coef"] = pm.Normal(
+                "exog_coef", 0.0, np.broadcast_to(scale, shape), dims=dims
+            )
         sscale = pr.sigma_scale * y_sd
         if spec.switching_variance:
             kw = {}
@@ -334,4 +375,13 @@ def build_switching_model(endog, spec: MarkovSwitchingRegression, exog=None, exo
     return model
 
 
-PARAMETER_VARIABLES = ("transition", "tvtp_coef", "init_probs", "const", "trend", "exog_coef", "sigma", "ar")
+PARAMETER_VARIABLES = (
+    "transition",
+    "tvtp_coef",
+    "init_probs",
+    "const",
+    "trend",
+    "exog_coef",
+    "sigma",
+    "ar",
+)

@@ -90,7 +90,9 @@ def _as_frame(x, name: str, index: pd.Index, prefix: str) -> pd.DataFrame:
                 f"{name} has {arr.shape[0]} rows but endog has {len(index)}: pass one row per "
                 "observation of endog"
             )
-        frame = pd.DataFrame(arr, index=index, columns=[f"{prefix}{i}" for i in range(arr.shape[1])])
+        frame = pd.DataFrame(
+            arr, index=index, columns=[f"{prefix}{i}" for i in range(arr.shape[1])]
+        )
     try:
         frame = frame.astype(float)
     except (TypeError, ValueError) as exc:
@@ -165,7 +167,9 @@ def prepare_data(endog, exog, exog_tvtp, spec) -> SwitchingData:
     exog_names = tuple(exog_frame.columns) if exog_frame is not None else ()
     clash = set(exog_names) & set(trend_names)
     if clash:
-        raise DataError(f"exog column names {sorted(clash)} clash with the trend terms; rename them")
+        raise DataError(
+            f"exog column names {sorted(clash)} clash with the trend terms; rename them"
+        )
 
     if spec.exog_tvtp and exog_tvtp is None:
         raise ConfigError(
@@ -173,7 +177,9 @@ def prepare_data(endog, exog, exog_tvtp, spec) -> SwitchingData:
             "covariates (include a column of ones for the intercept)"
         )
     if not spec.exog_tvtp and exog_tvtp is not None:
-        raise ConfigError("fit() got exog_tvtp but the spec has exog_tvtp=False: set exog_tvtp=True")
+        raise ConfigError(
+            "fit() got exog_tvtp but the spec has exog_tvtp=False: set exog_tvtp=True"
+        )
     tvtp_arr, tvtp_names = None, ()
     if exog_tvtp is not None:
         frame = _as_frame(exog_tvtp, "exog_tvtp", index, "tvtp")

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 STATS = ("mean", "lower", "upper")
 
 
-def predict_regime_probabilities(last_probs: np.ndarray, log_transition: np.ndarray, steps: int) -> np.ndarray:
+def predict_regime_probabilities(
+    last_probs: np.ndarray, log_transition: np.ndarray, steps: int
+) -> np.ndarray:
     """(steps, K) regime probabilities h = 1..steps ahead of a filtered distribution ``last_probs`` (K,).
 
     ``log_transition`` is (K, K) or (steps, K, K) (row = from; entry h-1 moves step h-1 to step h).
@@ -52,8 +54,13 @@ def predict_regime_probabilities(last_probs: np.ndarray, log_transition: np.ndar
 def summarise(da: xr.DataArray, dims: tuple[str, ...], quantiles=(0.03, 0.97)) -> xr.DataArray:
     """Mean and two quantiles over ``dims``: a new leading ``stat`` dim (mean, lower, upper)."""
     q = da.quantile(list(quantiles), dim=list(dims)).rename(quantile="stat")
-    out = xr.concat([da.mean(dim=list(dims)).expand_dims(stat=["mean"]), q.assign_coords(stat=["lower", "upper"])],
-                    dim="stat")
+    out = xr.concat(
+        [
+            da.mean(dim=list(dims)).expand_dims(stat=["mean"]),
+            q.assign_coords(stat=["lower", "upper"]),
+        ],
+        dim="stat",
+    )
     out.attrs["quantiles"] = tuple(quantiles)
     return out
 
@@ -66,7 +73,10 @@ def summarise_forecast(fc: xr.Dataset, quantiles=(0.03, 0.97)) -> xr.Dataset:
     each regime.
     """
     k = fc.sizes["regime"]
-    freq = np.stack([(fc["regime_path"] == r).mean(dim=("chain", "draw", "path")).values for r in range(k)], axis=-1)
+    freq = np.stack(
+        [(fc["regime_path"] == r).mean(dim=("chain", "draw", "path")).values for r in range(k)],
+        axis=-1,
+    )
     return xr.Dataset(
         {
             "regime_probability": summarise(fc["regime_probability"], ("chain", "draw"), quantiles),
@@ -86,7 +96,9 @@ class MarkovSwitchingResults:
     paths and forecasts per posterior draw.
     """
 
-    def __init__(self, spec: MarkovSwitchingRegression, data: SwitchingData, idata: az.InferenceData):
+    def __init__(
+        self, spec: MarkovSwitchingRegression, data: SwitchingData, idata: az.InferenceData
+    ):
         self.spec = spec
         self.data = data
         self.idata = idata
@@ -106,12 +118,12 @@ class MarkovSwitchingResults:
     def _post(self) -> xr.Dataset:
         return self.idata.posterior
 
-    def _chain_draw(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._post["chain"].values, self._post["draw"].values
-
     def draw_params(self, chain: int, draw: int) -> dict[str, np.ndarray]:
         """Parameter values (NumPy) of one posterior draw, by position."""
-        return {v: np.asarray(self._post[v].values[chain, draw], dtype=float) for v in self.parameter_names}
+        return {
+            v: np.asarray(self._post[v].values[chain, draw], dtype=float)
+            for v in self.parameter_names
+        }
 
     def _iter_draws(self) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         n_chain, n_draw = self._post.sizes["chain"], self._post.sizes["draw"]
@@ -124,7 +136,7 @@ class MarkovSwitchingResults:
         """(log_init, log_transition, log_emission) on the expanded state space at ``params``."""
         return hmm_inputs(NP, params, self.data, self.spec)
 
-    def _dims(self, *extra: str) -> dict[str, Any]:
+    def _dims(self) -> dict[str, Any]:
         coords = {"chain": self._post["chain"].values, "draw": self._post["draw"].values}
         return coords
 
@@ -153,7 +165,10 @@ class MarkovSwitchingResults:
         """
         draws = self.regime_probability_draws
         return xr.Dataset(
-            {name: summarise(draws[name], ("chain", "draw"), quantiles) for name in ("filtered", "smoothed")},
+            {
+                name: summarise(draws[name], ("chain", "draw"), quantiles)
+                for name in ("filtered", "smoothed")
+            },
             attrs={"quantiles": tuple(quantiles)},
         )
 
@@ -169,7 +184,9 @@ class MarkovSwitchingResults:
             lp = log_regime_transitions(NP, params, self.data, self.spec)[p:]
             out[c, d] = 1.0 / (1.0 - np.exp(np.diagonal(lp, axis1=1, axis2=2)))
         coords = {**self._dims(), "time": self.data.time_index, "regime": self.regimes}
-        return xr.DataArray(out, dims=("chain", "draw", "time", "regime"), coords=coords, name="expected_duration")
+        return xr.DataArray(
+            out, dims=("chain", "draw", "time", "regime"), coords=coords, name="expected_duration"
+        )
 
     def sample_regime_paths(self, n_per_draw: int = 1, *, random_seed: int) -> xr.DataArray:
         """Regime paths drawn from p(S_1..n | y, theta) per posterior draw (FFBS).
@@ -187,13 +204,18 @@ class MarkovSwitchingResults:
             out[c, d] = s0[hmm_sample_paths(*self.hmm_arrays(params), n_per_draw, random_seed=seed)]
         coords = {**self._dims(), "path": np.arange(n_per_draw), "time": self.data.time_index}
         return xr.DataArray(
-            out, dims=("chain", "draw", "path", "time"), coords=coords, name="regime",
+            out,
+            dims=("chain", "draw", "path", "time"),
+            coords=coords,
+            name="regime",
             attrs={"regimes": tuple(self.regimes)},
         )
 
     def summary(self, hdi_prob: float = 0.94) -> pd.DataFrame:
         """ArviZ summary (mean, sd, HDI, ESS, r-hat) of the parameters and expected durations."""
-        names = self.parameter_names + (["expected_duration"] if "expected_duration" in self._post else [])
+        names = self.parameter_names + (
+            ["expected_duration"] if "expected_duration" in self._post else []
+        )
         return az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
 
     def diagnostics(self):
@@ -207,14 +229,22 @@ class MarkovSwitchingResults:
         t_full = self.data.n_obs_full
         cols = []
         for name in self.data.trend_names:
-            cols.append(np.ones(steps) if name == "const" else np.arange(t_full + 1, t_full + steps + 1, dtype=float))
+            cols.append(
+                np.ones(steps)
+                if name == "const"
+                else np.arange(t_full + 1, t_full + steps + 1, dtype=float)
+            )
         if self.data.n_exog:
             if exog is None:
-                raise DataError(f"the model has regressors {list(self.data.exog_names)}: pass their future "
-                                f"values as exog with {steps} rows")
+                raise DataError(
+                    f"the model has regressors {list(self.data.exog_names)}: pass their future "
+                    f"values as exog with {steps} rows"
+                )
             frame = _as_frame(exog, "future exog", pd.RangeIndex(steps), "x")
             if frame.shape[1] != self.data.n_exog:
-                raise DataError(f"future exog has {frame.shape[1]} columns, the model {self.data.n_exog}")
+                raise DataError(
+                    f"future exog has {frame.shape[1]} columns, the model {self.data.n_exog}"
+                )
             cols.extend(frame.to_numpy().T)
         return np.column_stack(cols) if cols else np.zeros((steps, 0))
 
@@ -260,11 +290,17 @@ class MarkovSwitchingResults:
         tvtp_future = None
         if spec.exog_tvtp:
             if exog_tvtp is None:
-                raise DataError(f"time-varying transitions: pass exog_tvtp with {steps} future rows")
-            tvtp_future = _as_frame(exog_tvtp, "future exog_tvtp", pd.RangeIndex(steps), "tvtp").to_numpy()
+                raise DataError(
+                    f"time-varying transitions: pass exog_tvtp with {steps} future rows"
+                )
+            tvtp_future = _as_frame(
+                exog_tvtp, "future exog_tvtp", pd.RangeIndex(steps), "tvtp"
+            ).to_numpy()
             if tvtp_future.shape[1] != len(data.tvtp_names):
-                raise DataError(f"future exog_tvtp has {tvtp_future.shape[1]} columns, the model "
-                                f"{len(data.tvtp_names)}")
+                raise DataError(
+                    f"future exog_tvtp has {tvtp_future.shape[1]} columns, the model "
+                    f"{len(data.tvtp_names)}"
+                )
         design_f = self._future_design(steps, exog)
         states = expanded_states(k, p)
         rng = np.random.default_rng(random_seed)
@@ -306,8 +342,12 @@ class MarkovSwitchingResults:
                     z_hist = np.concatenate([z[:, None], z_hist[:, :-1]], axis=1)
                 regimes[c, d, :, h] = s
                 ys[c, d, :, h] = xb_f[h, s] + z
-        coords: dict[str, Any] = {**self._dims(), "path": np.arange(n), "step": np.arange(1, steps + 1),
-                                  "regime": self.regimes}
+        coords: dict[str, Any] = {
+            **self._dims(),
+            "path": np.arange(n),
+            "step": np.arange(1, steps + 1),
+            "regime": self.regimes,
+        }
         future = self._future_index(steps)
         if future is not None:
             coords["date"] = ("step", future)
