@@ -358,3 +358,36 @@ def test_single_time_step():
         assert s.expected_transitions.shape == la.shape
         assert hmm_filter(li, la, le).loglik == pytest.approx(expected, rel=1e-14)
         assert hmm_sample_paths(li, la, le, 3, random_seed=0).shape == (3, 1)
+
+
+def _hamilton_rgnp() -> np.ndarray:
+    """Hamilton's GNP growth as shipped in statsmodels' test module (read, not imported: the module
+    registers pytest markers this suite does not know)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("statsmodels.tsa.regime_switching.tests")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("statsmodels regime-switching test data not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "test_markov_autoregression.py"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "rgnp":
+            return np.asarray(ast.literal_eval(node.value), dtype=float)
+    pytest.skip("rgnp not found in statsmodels' test module")
+
+
+def test_matches_statsmodels_markov_regression_on_hamilton_gnp():
+    """A trusted peer: statsmodels' MarkovRegression (switching mean) at the same parameters."""
+    sm = pytest.importorskip("statsmodels.api")
+    y = _hamilton_rgnp()
+    model = sm.tsa.MarkovRegression(y, k_regimes=2)
+    params = np.array([0.75, 0.1, -0.4, 1.2, 0.6])  # p[0->0], p[1->0], const[0], const[1], sigma2
+    res = model.smooth(params)
+    P = np.array([[0.75, 0.25], [0.1, 0.9]])  # row = from
+    stationary = np.array([P[1, 0], P[0, 1]]) / (P[1, 0] + P[0, 1])
+    le = -0.5 * (y[:, None] - params[2:4]) ** 2 / params[4] - 0.5 * np.log(2 * np.pi * params[4])
+    s = hmm_smoother(np.log(stationary), np.log(P), le)
+    assert s.loglik == pytest.approx(model.loglike(params), rel=1e-10)
+    np.testing.assert_allclose(s.filtered, res.filtered_marginal_probabilities, atol=1e-9)
+    np.testing.assert_allclose(s.smoothed, res.smoothed_marginal_probabilities, atol=1e-9)
