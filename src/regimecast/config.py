@@ -20,7 +20,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "default.toml"
 
 @dataclass(frozen=True)
 class Durations:
-    macro: float = 36.0
+    macro: tuple[float, ...] = (8.0, 60.0, 36.0)
     QE: float = 8.0
     cutting: float = 8.0
     hold: float = 18.0
@@ -32,12 +32,21 @@ class Durations:
 
 @dataclass(frozen=True)
 class Priors:
-    cpi_mean: tuple[float, ...] = (0.5, 2.8, 7.0)
-    cpi_mean_sd: tuple[float, ...] = (2.0, 1.0, 2.5)
-    rate_change_mean: tuple[float, float, float] = (-0.25, 0.0, 0.25)
-    rate_change_mean_sd: float = 0.25
-    bs_growth_mean: tuple[float, float, float] = (-0.5, 0.5, 4.0)
-    bs_growth_mean_sd: tuple[float, float, float] = (1.0, 0.5, 3.0)
+    """Prior centres.  Means are pinned by positive gaps from a reference state (log-normal with sd
+    ``gap_sd``), so each state keeps its meaning: see README "Priors"."""
+
+    cpi_mean: tuple[float, ...] = (0.0, 2.8, 7.5)
+    cpi_ref_sd: float = 0.5
+    cpi_sigma: tuple[float, ...] = (2.5, 2.0, 3.0)
+    rate_change_mean: tuple[float, float, float] = (-0.3, 0.0, 0.25)
+    rate_hold_sd: float = 0.03
+    rate_scale: tuple[float, float, float, float] = (0.1, 0.15, 0.08, 0.12)
+    rate_vol_level: float = 4.0
+    bs_growth_mean: tuple[float, float, float] = (-0.6, 0.5, 4.0)
+    bs_mid_sd: float = 0.3
+    bs_scale: tuple[float, float, float, float] = (3.0, 0.6, 0.6, 0.6)
+    gap_sd: float = 0.3
+    scale_sd: float = 0.25
     student_nu: float = 4.0
     pooling_scale: float = 0.5
 
@@ -51,6 +60,7 @@ class ModelConfig:
     zlb: float = 0.25
     volume_trend_per: int = 120
     tvtp: bool = False
+    rate_volatile_era: tuple[str, ...] = ("1979-10", "1982-10")
     durations: Durations = field(default_factory=Durations)
     priors: Priors = field(default_factory=Priors)
 
@@ -65,14 +75,23 @@ class ModelConfig:
             raise ConfigError("model.macro_labels needs at least 2 regimes")
         if len(set(self.macro_labels) | set(self.policy_labels)) != n + 4:
             raise ConfigError("model labels must be unique across macro_labels and policy_labels")
-        for name in ("cpi_mean", "cpi_mean_sd"):
+        if len(self.durations.macro) != n:
+            raise ConfigError(
+                f"model.durations.macro needs {n} values (one per macro regime), "
+                f"got {len(self.durations.macro)}"
+            )
+        for name in ("cpi_mean", "cpi_sigma"):
             if len(getattr(self.priors, name)) != n:
                 raise ConfigError(
                     f"model.priors.{name} needs {n} values (one per macro regime), "
                     f"got {len(getattr(self.priors, name))}"
                 )
-        if list(self.priors.cpi_mean) != sorted(self.priors.cpi_mean):
-            raise ConfigError("model.priors.cpi_mean must increase (deflationary first)")
+        for name in ("cpi_mean", "rate_change_mean", "bs_growth_mean"):
+            v = list(getattr(self.priors, name))
+            if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+                raise ConfigError(f"model.priors.{name} must strictly increase, got {v}")
+        if len(self.rate_volatile_era) not in (0, 2):
+            raise ConfigError("model.rate_volatile_era must be [] or [\"YYYY-MM\", \"YYYY-MM\"]")
         if self.tvtp:
             raise ConfigError(
                 "model.tvtp = true is not implemented yet; set it to false (see README, 'What is not done')"

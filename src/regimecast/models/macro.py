@@ -65,7 +65,9 @@ class MacroData:
     cpi: np.ndarray
     cpi_lag: np.ndarray
     rate: np.ndarray
+    rate_lag: np.ndarray
     rate_change: np.ndarray  # NaN where missing or at the zero lower bound
+    rate_era: np.ndarray  # 1 in the reserve-targeting era (volatile funds rate), else 0
     bs_growth: np.ndarray
     bs_proxy: np.ndarray
     vol: np.ndarray
@@ -110,7 +112,9 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         cpi=col(C.CPI_MOM_ANN),
         cpi_lag=lag(C.CPI_MOM_ANN),
         rate=rate,
+        rate_lag=rate_lag,
         rate_change=rate_change,
+        rate_era=_era_flag(df.index, cfg.rate_volatile_era),
         bs_growth=col(C.BALANCE_SHEET_GROWTH),
         bs_proxy=np.nan_to_num(col(C.BALANCE_SHEET_PROXY)),
         vol=col(C.SMALLCAP_VOLUME_LOG),
@@ -118,6 +122,13 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
         trend=t / cfg.volume_trend_per,
     )
+
+
+def _era_flag(index: pd.DatetimeIndex, era: tuple[str, ...]) -> np.ndarray:
+    if not era:
+        return np.zeros(len(index))
+    lo, hi = pd.Timestamp(era[0]), pd.Timestamp(era[1])
+    return ((index >= lo) & (index <= hi)).astype(float)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,7 +169,7 @@ def _log_softmax(xp, x, axis=-1):
 def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4):
     """(K, K) log transition of the joint chain from parameter dict ``p`` (NumPy or PyTensor)."""
     a = _scatter_offdiag(xp, p["macro_offdiag"], nS)  # (s, s')
-    b = p["macro_policy_effect"]  # (z, s')
+    b = p["macro_policy_sd"] * p["macro_policy_raw"]  # (z, s')
     eye_s = np.eye(nS)
     # logits_S[s, z, s'] = a[s, s'] + b[z, s'] off the diagonal, 0 on it
     logits_s = a[:, None, :] + b[None, :, :] * (1.0 - eye_s)[:, None, :]
@@ -191,25 +202,58 @@ def _masked(xp, obs_ok: np.ndarray, lp):
     return xp.where(obs_ok[:, None], lp, 0.0)
 
 
+def _cumsum(xp, x):
+    return pt.cumsum(x) if xp is pt else np.cumsum(x)
+
+
+def derive(xp, p: dict, cfg: ModelConfig) -> dict:
+    """Add the derived parameters (state means from reference + gaps, policy effect) to ``p``."""
+    q = dict(p)
+    nS = cfg.n_macro
+    ref = nS // 2
+    gaps = p["cpi_gap"]  # (nS-1,), gap i separates regime i and i+1
+    below = [p["cpi_ref"] - xp.sum(gaps[i:ref]) for i in range(ref)]
+    above = [p["cpi_ref"] + xp.sum(gaps[ref:i]) for i in range(ref + 1, nS)]
+    q["cpi_mean"] = _stack(xp, [*below, p["cpi_ref"], *above])
+    h = p["rate_hold"]
+    q["rate_mean"] = _stack(xp, [h - p["rate_gap"][0], h, h + p["rate_gap"][1]])
+    m = p["bs_mid"]
+    q["bs_mean"] = _stack(xp, [m - p["bs_gap"][0], m, m + p["bs_gap"][1]])
+    q["macro_policy_effect"] = p["macro_policy_sd"] * p["macro_policy_raw"]
+    return q
+
+
+def rate_vol_multiplier(rate_lag: np.ndarray, level: float) -> np.ndarray:
+    """Rate-change scale multiplier sqrt(max(rate, 0.25) / level) (CIR-like); 1 when level = 0."""
+    if level <= 0:
+        return np.ones_like(rate_lag)
+    r = np.where(np.isfinite(rate_lag), rate_lag, level)
+    return np.sqrt(np.maximum(r, 0.25) / level)
+
+
 def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     """(T, K) log emission densities for every joint state; 0 where a series is missing."""
     nS, nZ = cfg.n_macro, cfg.n_policy
     s_of = np.repeat(np.arange(nS), nZ)  # joint k -> s
     z_of = np.tile(np.arange(nZ), nS)  # joint k -> z
     nu = cfg.priors.student_nu
+    p = derive(xp, p, cfg)
 
     # CPI: AR(1) around the macro-regime mean
     ok = np.isfinite(d.cpi) & np.isfinite(d.cpi_lag)
     y, ylag = np.nan_to_num(d.cpi)[:, None], np.nan_to_num(d.cpi_lag)[:, None]
     mu = p["cpi_mean"][s_of][None, :]
-    lp = _normal_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][s_of][None, :])
+    lp = _student_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][s_of][None, :], nu)
     total = _masked(xp, ok, lp)
 
     # policy-rate change (NaN at the zero lower bound)
     ok = np.isfinite(d.rate_change)
     r = np.nan_to_num(d.rate_change)[:, None]
     loc = _rate_means(xp, p)[z_of][None, :]
-    lp = _student_logpdf(xp, r, loc, p["rate_scale"][z_of][None, :], nu)
+    mult = rate_vol_multiplier(d.rate_lag, cfg.priors.rate_vol_level)[:, None]
+    era = d.rate_era[:, None]
+    mult = mult * (1.0 + era * (p["rate_era_scale"] - 1.0))
+    lp = _student_logpdf(xp, r, loc, p["rate_scale"][z_of][None, :] * mult, nu)
     total = total + _masked(xp, ok, lp)
 
     # balance-sheet growth, with the proxy period's own shift and scale
@@ -267,50 +311,6 @@ def _vol_levels(xp, p, cfg: ModelConfig):
 # The PyMC model
 # --------------------------------------------------------------------------------------------------
 
-FREE_PARAMS = (
-    "macro_offdiag",
-    "macro_policy_sd",
-    "macro_policy_raw",
-    "policy_base",
-    "policy_tau",
-    "policy_dev_raw",
-    "cpi_mean",
-    "cpi_ar",
-    "cpi_sigma",
-    "rate_mean",
-    "rate_mean_qe",
-    "rate_scale",
-    "bs_mean",
-    "bs_scale",
-    "bs_proxy_shift",
-    "bs_proxy_scale",
-    "vol_level",
-    "vol_trend",
-    "vol_policy",
-    "vol_macro",
-    "vol_ar",
-    "vol_sigma",
-)
-
-
-def param_dims(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
-    return {
-        "macro_offdiag": ("macro", "macro_to"),
-        "macro_policy_raw": ("policy", "macro"),
-        "macro_policy_effect": ("policy", "macro"),
-        "policy_base": ("policy", "policy_to"),
-        "policy_dev_raw": ("macro", "policy", "policy_to"),
-        "cpi_mean": ("macro",),
-        "cpi_sigma": ("macro",),
-        "rate_mean": ("rate_state",),
-        "rate_scale": ("policy",),
-        "bs_mean": ("bs_state",),
-        "bs_scale": ("policy",),
-        "vol_policy": ("policy_nonref",),
-        "vol_macro": ("macro_nonref",),
-    }
-
-
 def coords(cfg: ModelConfig, data: MacroData | None = None) -> dict[str, list]:
     nS = cfg.n_macro
     ref = nS // 2
@@ -320,6 +320,9 @@ def coords(cfg: ModelConfig, data: MacroData | None = None) -> dict[str, list]:
         "policy": list(cfg.policy_labels),
         "policy_to": [f"leave_{i}" for i in range(3)],
         "rate_state": [cfg.policy_labels[i] for i in (CUT, HOLD, TIGHT)],
+        "cpi_gap_dim": [f"{a}->{b}" for a, b in zip(cfg.macro_labels, cfg.macro_labels[1:], strict=False)],
+        "rate_gap_dim": ["hold-cutting", "tightening-hold"],
+        "bs_gap_dim": ["middle-QT", "QE-middle"],
         "bs_state": ["tightening/QT", "cutting/hold", "QE"],
         "policy_nonref": [lab for i, lab in enumerate(cfg.policy_labels) if i != HOLD],
         "macro_nonref": [lab for i, lab in enumerate(cfg.macro_labels) if i != ref],
@@ -347,13 +350,14 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
     sc = data_scales(d)
     with pm.Model(coords=coords(cfg, d)) as model:
         p: dict = {}
+        mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
         p["macro_offdiag"] = pm.Normal(
-            "macro_offdiag", offdiag_logit_mean(dur.macro, nS), 1.0, dims=("macro", "macro_to")
+            "macro_offdiag", mu_s[:, None] * np.ones((nS, nS - 1)), 1.0, dims=("macro", "macro_to")
         )
         p["macro_policy_sd"] = pm.HalfNormal("macro_policy_sd", 0.5)
-        raw = pm.Normal("macro_policy_raw", 0.0, 1.0, dims=("policy", "macro"))
-        p["macro_policy_effect"] = pm.Deterministic(
-            "macro_policy_effect", p["macro_policy_sd"] * raw, dims=("policy", "macro")
+        p["macro_policy_raw"] = pm.Normal("macro_policy_raw", 0.0, 1.0, dims=("policy", "macro"))
+        pm.Deterministic(
+            "macro_policy_effect", p["macro_policy_sd"] * p["macro_policy_raw"], dims=("policy", "macro")
         )
         mu_z = np.array([offdiag_logit_mean(x, nZ) for x in dur.policy()])
         p["policy_base"] = pm.Normal(
@@ -364,39 +368,32 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
             "policy_dev_raw", 0.0, 1.0, dims=("macro", "policy", "policy_to")
         )
 
-        p["cpi_mean"] = pm.Normal(
-            "cpi_mean",
-            np.asarray(pr.cpi_mean),
-            np.asarray(pr.cpi_mean_sd),
-            transform=pm.distributions.transforms.ordered,
-            initval=np.asarray(pr.cpi_mean),
-            dims="macro",
-        )
+        ref = nS // 2
+        cm = np.asarray(pr.cpi_mean)
+        p["cpi_ref"] = pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd)
+        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), pr.gap_sd, dims="cpi_gap_dim")
         p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
-        p["cpi_sigma"] = pm.LogNormal("cpi_sigma", np.log(2.5), 0.6, dims="macro")
-
-        p["rate_mean"] = pm.Normal(
-            "rate_mean",
-            np.asarray(pr.rate_change_mean),
-            pr.rate_change_mean_sd,
-            transform=pm.distributions.transforms.ordered,
-            initval=np.asarray(pr.rate_change_mean),
-            dims="rate_state",
+        p["cpi_sigma"] = pm.LogNormal(
+            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), pr.scale_sd, dims="macro"
         )
+        rm = np.asarray(pr.rate_change_mean)
+        p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
+        p["rate_gap"] = pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim")
         p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, 0.2)
-        p["rate_scale"] = pm.LogNormal("rate_scale", np.log(0.15), 1.0, dims="policy")
-
-        p["bs_mean"] = pm.Normal(
-            "bs_mean",
-            np.asarray(pr.bs_growth_mean),
-            np.asarray(pr.bs_growth_mean_sd),
-            transform=pm.distributions.transforms.ordered,
-            initval=np.asarray(pr.bs_growth_mean),
-            dims="bs_state",
+        p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
+        p["rate_scale"] = pm.LogNormal(
+            "rate_scale", np.log(np.asarray(pr.rate_scale)), pr.scale_sd, dims="policy"
         )
+        bm = np.asarray(pr.bs_growth_mean)
+        p["bs_mid"] = pm.Normal("bs_mid", bm[1], pr.bs_mid_sd)
+        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), pr.gap_sd, dims="bs_gap_dim")
         p["bs_scale"] = pm.LogNormal(
-            "bs_scale", np.log([3.0, 0.7, 0.7, 0.7]), 0.8, dims="policy"
+            "bs_scale", np.log(np.asarray(pr.bs_scale)), pr.scale_sd, dims="policy"
         )
+        q = derive(pt, p, cfg)
+        pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
+        pm.Deterministic("rate_mean", q["rate_mean"], dims="rate_state")
+        pm.Deterministic("bs_mean", q["bs_mean"], dims="bs_state")
         p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
         p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
 
@@ -439,9 +436,7 @@ def free_param_names(model: pm.Model) -> list[str]:
 def numpy_params(point: dict, cfg: ModelConfig) -> dict:
     """Complete a point of free parameters with the derived ones (NumPy), for the simulator."""
     p = {k: np.asarray(v, dtype=float) for k, v in point.items()}
-    if "macro_policy_effect" not in p:
-        p["macro_policy_effect"] = p["macro_policy_sd"] * p["macro_policy_raw"]
-    return p
+    return derive(np, p, cfg)
 
 
 def log_matrices_np(point: dict, d: MacroData, cfg: ModelConfig):

@@ -17,6 +17,7 @@ from regimecast.models.macro import (
     _vol_levels,
     joint_log_transition,
     numpy_params,
+    rate_vol_multiplier,
 )
 
 RATE_FLOOR = 0.05  # the simulated policy rate never goes below this (percent)
@@ -37,7 +38,7 @@ def reference_point(cfg: ModelConfig) -> dict[str, np.ndarray]:
     dev[0, 1, 0] = 2.0  # deflationary: cutting -> QE more likely (col 0 of row 'cutting' is QE)
     dev[2, 2, 2] = 2.0  # inflationary: hold -> tightening more likely (col 2 of row 'hold')
     return {
-        "macro_offdiag": np.full((3, 2), -4.25),
+        "macro_offdiag": np.array([[-2.5, -4.0], [-5.0, -5.0], [-4.5, -4.5]]),
         "macro_policy_sd": np.array(0.5),
         "macro_policy_raw": raw,
         "policy_base": np.array(
@@ -45,13 +46,17 @@ def reference_point(cfg: ModelConfig) -> dict[str, np.ndarray]:
         ),
         "policy_tau": np.array(0.5),
         "policy_dev_raw": dev,
-        "cpi_mean": np.array([0.0, 2.8, 7.0]),
+        "cpi_ref": np.array(2.8),
+        "cpi_gap": np.array([2.8, 4.2]),
         "cpi_ar": np.array(0.4),
         "cpi_sigma": np.array([2.5, 2.0, 3.5]),
-        "rate_mean": np.array([-0.3, 0.0, 0.3]),
+        "rate_hold": np.array(0.0),
+        "rate_gap": np.array([0.3, 0.3]),
         "rate_mean_qe": np.array(-0.05),
+        "rate_era_scale": np.array(3.0),
         "rate_scale": np.array([0.05, 0.2, 0.1, 0.15]),
-        "bs_mean": np.array([-0.8, 0.5, 4.0]),
+        "bs_mid": np.array(0.5),
+        "bs_gap": np.array([1.3, 3.5]),
         "bs_scale": np.array([4.0, 0.7, 0.6, 0.8]),
         "bs_proxy_shift": np.array(0.0),
         "bs_proxy_scale": np.array(1.0),
@@ -134,11 +139,12 @@ def simulate_series(
     for h in range(1, H1):
         sh, zh, kh = s[:, h], z[:, h], states[:, h]
         mu = p["cpi_mean"][sh]
-        cpi = mu + p["cpi_ar"] * (cpi_prev - mu) + p["cpi_sigma"][sh] * rng.standard_normal(n)
+        cpi = mu + p["cpi_ar"] * (cpi_prev - mu) + p["cpi_sigma"][sh] * rng.standard_t(nu, n)
         fx = fixed.get(C.CPI_MOM_ANN)
         if fx is not None and np.isfinite(fx[h]):
             cpi[:] = fx[h]
-        dr = rate_loc[zh] + p["rate_scale"][zh] * rng.standard_t(nu, n)
+        mult = rate_vol_multiplier(rate, cfg.priors.rate_vol_level)
+        dr = rate_loc[zh] + p["rate_scale"][zh] * mult * rng.standard_t(nu, n)
         new_rate = np.maximum(rate + dr, RATE_FLOOR)
         g = bs_loc[zh] + bs_scale[zh] * rng.standard_t(nu, n)
         bs = bs * np.exp(g / 100.0)
