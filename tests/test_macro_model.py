@@ -1,0 +1,199 @@
+"""The macro-regime x policy-state model: structure, emissions and priors against independent oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+from scipy import stats
+
+from regimecast.config import load_config
+from regimecast.data import columns as C
+from regimecast.errors import ConfigError, DataError
+from regimecast.models.macro import (
+    build_macro_model,
+    compile_matrices,
+    joint_log_emission,
+    joint_log_transition,
+    log_matrices_np,
+    numpy_params,
+    prepare_data,
+)
+from regimecast.models.macro_sim import reference_point, simulate_panel, simulate_states
+
+CFG = load_config().model
+
+
+@pytest.fixture(scope="module")
+def sim():
+    panel, truth = simulate_panel(reference_point(CFG), CFG, start="1990-01", end="2009-12", random_seed=3)
+    return panel, truth
+
+
+def test_transition_is_product_of_macro_and_policy_chains():
+    """Oracle: the two softmaxes written as explicit loops."""
+    p = numpy_params(reference_point(CFG), CFG)
+    lt = joint_log_transition(np, p, 3, 4)
+    P = np.exp(lt)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+    b = p["macro_policy_sd"] * p["macro_policy_raw"]
+    for s in range(3):
+        for z in range(4):
+            logits_s = np.array(
+                [0.0 if s2 == s else p["macro_offdiag"][s, [j for j in range(3) if j != s].index(s2)] + b[z, s2]
+                 for s2 in range(3)]
+            )
+            ps = np.exp(logits_s) / np.exp(logits_s).sum()
+            for s2 in range(3):
+                offs = [j for j in range(4) if j != z]
+                logits_z = np.array(
+                    [0.0 if z2 == z else p["policy_base"][z, offs.index(z2)]
+                     + p["policy_tau"] * p["policy_dev_raw"][s2, z, offs.index(z2)] for z2 in range(4)]
+                )
+                pz = np.exp(logits_z) / np.exp(logits_z).sum()
+                for z2 in range(4):
+                    assert P[s * 4 + z, s2 * 4 + z2] == pytest.approx(ps[s2] * pz[z2], rel=1e-10)
+
+
+def test_emission_matches_scipy_densities(sim):
+    """Oracle: scipy.stats densities, month by month, state by state."""
+    panel, _ = sim
+    d = prepare_data(panel, _cfg(start="1990-01"))
+    p = numpy_params(reference_point(CFG), CFG)
+    le = joint_log_emission(np, p, d, _cfg(start="1990-01"))
+    nu = CFG.priors.student_nu
+    for t in [5, 100, 200]:
+        for k in range(12):
+            s, z = divmod(k, 4)
+            mu = p["cpi_mean"][s]
+            want = stats.t.logpdf(d.cpi[t], nu, mu + p["cpi_ar"] * (d.cpi_lag[t] - mu), p["cpi_sigma"][s])
+            rate_loc = [p["rate_mean_qe"], *p["rate_mean"]][z]
+            mult = np.sqrt(max(d.rate_lag[t], 0.25) / CFG.priors.rate_vol_level)
+            if np.isfinite(d.rate_change[t]):
+                want += stats.t.logpdf(d.rate_change[t], nu, rate_loc, p["rate_scale"][z] * mult)
+            bs_loc = [p["bs_mean"][2], p["bs_mean"][1], p["bs_mean"][1], p["bs_mean"][0]][z]
+            bs_loc += d.bs_proxy[t] * p["bs_proxy_shift"]
+            bs_sc = p["bs_scale"][z] * (p["bs_proxy_scale"] if d.bs_proxy[t] else 1.0)
+            want += stats.t.logpdf(d.bs_growth[t], nu, bs_loc, bs_sc)
+            if np.isfinite(d.vol[t]) and np.isfinite(d.vol_lag[t]):
+                lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
+                m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + lev
+                m_lag = m_t - p["vol_trend"] / CFG.volume_trend_per
+                want += stats.norm.logpdf(d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - m_lag), p["vol_sigma"])
+            assert le[t, k] == pytest.approx(want, rel=1e-9), (t, k)
+
+
+def _cfg(**kw):
+    from dataclasses import replace
+
+    return replace(CFG, **kw)
+
+
+def test_missing_months_and_zero_lower_bound_drop_out(sim):
+    panel, _ = sim
+    panel = panel.copy()
+    t_missing = panel.index[50]
+    panel.loc[t_missing, [C.CPI_MOM_ANN, C.POLICY_RATE_CHANGE, C.BALANCE_SHEET_GROWTH,
+                          C.SMALLCAP_VOLUME_LOG]] = np.nan
+    zlb = panel.index[80:83]
+    panel.loc[zlb, C.POLICY_RATE] = 0.1
+    panel.loc[panel.index[79], C.POLICY_RATE] = 0.1
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(panel, cfg)
+    p = numpy_params(reference_point(CFG), CFG)
+    le = joint_log_emission(np, p, d, cfg)
+    # a fully missing month contributes exactly nothing (the CPI lag of the next month is missing too)
+    np.testing.assert_array_equal(le[50], 0.0)
+    assert np.isnan(d.rate_change[80:83]).all()
+    # at the zero lower bound the rate change carries no policy signal: changing it changes nothing
+    panel2 = panel.copy()
+    panel2.loc[zlb, C.POLICY_RATE_CHANGE] = 5.0
+    le2 = joint_log_emission(np, p, prepare_data(panel2, cfg), cfg)
+    np.testing.assert_array_equal(le[80:83], le2[80:83])
+
+
+def test_pytensor_graph_matches_numpy(sim):
+    panel, _ = sim
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(panel, cfg)
+    model, handles = build_macro_model(d, cfg)
+    f = compile_matrices(model, handles)
+    point = reference_point(CFG)
+    for a, b in zip(f(point), log_matrices_np(point, d, cfg), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_priors_keep_states_ordered_and_durations_plausible(sim):
+    """Prior predictive: ordered state means, regime durations and series ranges a macro user accepts."""
+    panel, _ = sim
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(panel, cfg)
+    model, _ = build_macro_model(d, cfg)
+    names = ["cpi_mean", "rate_mean", "bs_mean"]
+    draws = pm.draw([model[n] for n in names], draws=400, random_seed=5)
+    for arr in draws:
+        assert (np.diff(arr, axis=1) > 0).all()
+    free = [rv.name for rv in model.free_RVs]
+    values = pm.draw([model[n] for n in free], draws=200, random_seed=6)
+    durations, cpi_q = [], []
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        point = {n: v[i] for n, v in zip(free, values, strict=True)}
+        lt = joint_log_transition(np, numpy_params(point, CFG), 3, 4)
+        durations.append(1.0 / (1.0 - np.exp(np.diag(lt))))
+        states = simulate_states(lt, np.array([6]), 240, rng)
+        from regimecast.models.macro_sim import simulate_series
+
+        sims = simulate_series(point, CFG, states, initial={C.CPI_MOM_ANN: 2.0, C.POLICY_RATE: 3.0,
+                               C.BALANCE_SHEET: 1000.0, C.SMALLCAP_VOLUME_LOG: 17.0}, trend0=3.0, rng=rng)
+        cpi_q.append(np.quantile(sims[C.CPI_MOM_ANN], [0.05, 0.95]))
+    dur = np.median(np.array(durations), axis=0)
+    assert (dur > 2).all() and (dur < 120).all(), dur
+    cpi_q = np.median(np.array(cpi_q), axis=0)
+    assert -10 < cpi_q[0] < 2 and 4 < cpi_q[1] < 20, cpi_q
+
+
+def test_simulated_chain_frequencies_match_transition():
+    p = numpy_params(reference_point(CFG), CFG)
+    lt = joint_log_transition(np, p, 3, 4)
+    rng = np.random.default_rng(1)
+    start = np.full(20000, 6)
+    paths = simulate_states(lt, start, 1, rng)
+    freq = np.bincount(paths[:, 1], minlength=12) / len(start)
+    P = np.exp(lt[6])
+    se = np.sqrt(P * (1 - P) / len(start))
+    assert (np.abs(freq - P) < 5 * se + 1e-12).all()
+
+
+def test_bad_panel_inputs(sim):
+    panel, _ = sim
+    with pytest.raises(DataError, match="lacks column"):
+        prepare_data(panel.drop(columns=[C.BALANCE_SHEET_GROWTH]), CFG)
+    with pytest.raises(DataError, match="at least 600"):
+        prepare_data(panel, _cfg(start="1990-01", min_months=600))
+
+
+def test_config_errors(tmp_path):
+    from regimecast.config import config_from_dict
+
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config_from_dict({"model": {"nonsense": 1}})
+    with pytest.raises(ConfigError, match="4 labels"):
+        config_from_dict({"model": {"policy_labels": ["QE", "hold"]}})
+    with pytest.raises(ConfigError, match="must strictly increase"):
+        config_from_dict({"model": {"priors": {"cpi_mean": [3.0, 2.0, 5.0]}}})
+    with pytest.raises(ConfigError, match="unknown section"):
+        config_from_dict({"modle": {}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_simulated_panel_has_model_columns(sim):
+    panel, truth = sim
+    assert isinstance(panel.index, pd.DatetimeIndex)
+    assert set(truth.columns) == {"macro", "policy"}
+    d = prepare_data(panel, _cfg(start="1990-01"))
+    assert d.T == len(panel)
