@@ -212,7 +212,7 @@ def history_dataset(fit: MacroFit) -> xr.Dataset:
     panel = fit.panel.loc[fit.data.dates[0] : fit.data.dates[-1]]
     ds = xr.Dataset(
         {k: ("time", panel[k].to_numpy(dtype=float)) for k in FORECAST_SERIES if k in panel},
-        coords={"time": pd.DatetimeIndex(panel.index)},
+        coords={"time": pd.DatetimeIndex(panel.index).values},
     )
     ds["p_macro"] = reg["smoothed_macro"].reindex(time=ds.time)
     ds["p_policy"] = reg["smoothed_policy"].reindex(time=ds.time)

@@ -112,7 +112,7 @@ class MacroFit:
                 out[f"{kind}_{name}_hi"] = (("time", dim), np.quantile(marg, 0.97, axis=0))
         ds = xr.Dataset(
             out,
-            coords={"time": self.data.dates, "macro": list(m.macro_labels), "policy": list(m.policy_labels)},
+            coords={"time": self.data.dates.values, "macro": list(m.macro_labels), "policy": list(m.policy_labels)},
             attrs={"draws_used": len(pts), "band": "3%-97% posterior quantiles"},
         )
         self._cache["regimes"] = ds

@@ -1,0 +1,229 @@
+"""Forecast, events, runs and report on a small model whose posterior is pinned at known parameters.
+
+The posterior here is the reference parameter point repeated (no sampling), so regime uncertainty is
+the only uncertainty and every number can be checked against the model's own transition matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import arviz as az
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from regimecast import __version__
+from regimecast.config import load_config
+from regimecast.data import columns as C
+from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
+from regimecast.events import evaluate_events, load_events
+from regimecast.forecast import forecast, history_dataset, parse_scenario
+from regimecast.io import staged_run_dir
+from regimecast.models.macro import joint_log_transition, numpy_params
+from regimecast.models.macro_sim import reference_point, simulate_panel
+from regimecast.plots import fan_quantiles
+from regimecast.results import MacroFit
+from regimecast.runs import load_run, write_fit
+
+BASE = load_config()
+CONFIG = BASE.replace(model={"start": "1995-01"}, forecast={"max_draws": 40})
+N_CHAINS, N_DRAWS = 2, 20
+
+
+def pinned_fit(point: dict, *, end: str = "2023-12", seed: int = 11) -> MacroFit:
+    panel, _ = simulate_panel(point, CONFIG.model, start="1995-01", end=end, random_seed=seed)
+    posterior = {k: np.broadcast_to(np.asarray(v), (N_CHAINS, N_DRAWS, *np.shape(v))).copy()
+                 for k, v in point.items()}
+    idata = az.from_dict(posterior=posterior)
+    return MacroFit(config=CONFIG, panel=panel, idata=idata, random_seed=seed)
+
+
+def qe_prone_point() -> dict:
+    """A model where deflation leads to QE: under the deflationary regime hold/cutting -> QE is likely."""
+    p = {k: np.array(v, copy=True) for k, v in reference_point(CONFIG.model).items()}
+    p["policy_dev_raw"][0, 1, 0] = 6.0  # deflationary: cutting -> QE
+    p["policy_dev_raw"][0, 2, 0] = 8.0  # deflationary: hold -> QE
+    return p
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return pinned_fit(qe_prone_point())
+
+
+@pytest.fixture(scope="module")
+def fc(fit):
+    return forecast(fit, horizon=24, max_draws=40, paths_per_draw=50, random_seed=3)
+
+
+def test_forecast_shape_labels_and_dates(fit, fc):
+    assert fc.sizes == {"sample": 40 * 50, "horizon": 25}
+    assert list(pd.DatetimeIndex(fc.date.values)[:2]) == [pd.Timestamp("2023-12-01"), pd.Timestamp("2024-01-01")]
+    assert fc.attrs["policy_labels"] == list(CONFIG.model.policy_labels)
+    assert fc.macro_state.min() >= 0 and fc.macro_state.max() <= 2
+    assert fc.policy_state.min() >= 0 and fc.policy_state.max() <= 3
+    # horizon 0 carries the last observed values
+    assert float(fc.policy_rate[0, 0]) == pytest.approx(float(fit.panel[C.POLICY_RATE].iloc[-1]))
+    assert np.isfinite(fc[C.CPI_YOY].values[:, 1:]).all()
+
+
+def test_one_step_state_frequencies_follow_the_transition_matrix(fit, fc):
+    """Oracle: the filtered state at the as-of month times the transition matrix."""
+    from regimecast.hmm import hmm_filter
+
+    li, lt, le = fit.matrices(fit.points(1)[0])
+    filt = hmm_filter(li, lt, le).filtered[-1]
+    want = filt @ np.exp(lt)
+    joint = fc.macro_state.values[:, 1] * 4 + fc.policy_state.values[:, 1]
+    got = np.bincount(joint, minlength=12) / joint.size
+    se = np.sqrt(want * (1 - want) / joint.size)
+    assert (np.abs(got - want) < 5 * se + 1e-9).all(), (got, want)
+    start = np.bincount(fc.macro_state.values[:, 0] * 4 + fc.policy_state.values[:, 0], minlength=12) / joint.size
+    assert (np.abs(start - filt) < 5 * np.sqrt(filt * (1 - filt) / joint.size) + 1e-9).all()
+
+
+def test_event_probabilities_are_probabilities(fit, fc):
+    res = evaluate_events(fc, history_dataset(fit), load_events(BASE.events))
+    prob, cum = res["probability"].values, res["cumulative"].values
+    assert ((prob >= 0) & (prob <= 1)).all() and ((cum >= 0) & (cum <= 1 + 1e-12)).all()
+    assert (np.diff(cum, axis=1) >= -1e-12).all()
+    # QE start probability by month equals the share of paths whose first QE entry is that month
+    pol = fc.policy_state.values
+    enter = (pol[:, 1:] == 0) & (pol[:, :-1] != 0)
+    first = np.where(enter.any(1), enter.argmax(1) + 1, -1)
+    qe = res.sel(event="qe_start")
+    for h in (1, 6, 12):
+        assert float(qe["probability"].sel(horizon=h)) == pytest.approx(np.mean(first == h))
+
+
+def test_fan_quantiles_are_ordered(fc):
+    for var in (C.CPI_YOY, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME):
+        q = fan_quantiles(fc, var).values
+        assert (np.diff(q[:, 1:], axis=0) >= -1e-9).all(), var
+
+
+def test_deflationary_scenario_raises_qe_odds(fit):
+    base = forecast(fit, horizon=12, max_draws=20, paths_per_draw=100, random_seed=5)
+    scen = forecast(fit, horizon=12, max_draws=20, paths_per_draw=100, random_seed=5,
+                    scenario="cpi_mom_ann:2024-01=-6,2024-02=-8,2024-03=-7")
+    assert scen.attrs["scenario"].startswith("cpi_mom_ann")
+    np.testing.assert_array_equal(scen[C.CPI_MOM_ANN].values[:, 1], -6.0)
+
+    def p_qe(ds):
+        return float((ds.policy_state.values[:, 1:] == 0).any(axis=1).mean())
+
+    def p_defl(ds):
+        return float((ds.macro_state.values[:, 3] == 0).mean())
+
+    assert p_defl(scen) > p_defl(base) + 0.3
+    assert p_qe(scen) > p_qe(base) + 0.1, (p_qe(scen), p_qe(base))
+
+
+def test_scenario_parse_errors():
+    as_of = pd.Timestamp("2023-12-01")
+    with pytest.raises(ConfigError, match="not modelled"):
+        parse_scenario("gdp:2024-01=1", as_of, 24)
+    with pytest.raises(ConfigError, match="outside the forecast window"):
+        parse_scenario("cpi_mom_ann:2023-06=1", as_of, 24)
+    with pytest.raises(ConfigError, match="YYYY-MM=number"):
+        parse_scenario("cpi_mom_ann:2024-01=abc", as_of, 24)
+    got = parse_scenario("cpi_mom_ann:2024-01=1.5,2024-03=-2;balance_sheet_growth:2024-02=3", as_of, 6)
+    assert got[C.CPI_MOM_ANN][1] == 1.5 and got[C.CPI_MOM_ANN][3] == -2 and np.isnan(got[C.CPI_MOM_ANN][2])
+    assert got[C.BALANCE_SHEET_GROWTH][2] == 3
+
+
+def test_same_seed_same_numbers(fit):
+    a = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)
+    b = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)
+    c = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=10)
+    np.testing.assert_array_equal(a[C.CPI_MOM_ANN].values, b[C.CPI_MOM_ANN].values)
+    assert not np.array_equal(a[C.CPI_MOM_ANN].values, c[C.CPI_MOM_ANN].values)
+
+
+def _save(fit, path, *, gate=True):
+    with staged_run_dir(path) as stage:
+        write_fit(stage, fit, as_of="2023-12", data_vintage={"test": True}, gate_problems=[],
+                  extra={"gate_passed": gate, "demo": False})
+
+
+def test_run_round_trip_and_identity_checks(fit, tmp_path):
+    run = tmp_path / "run"
+    _save(fit, run)
+    for name in ("posterior.nc", "regimes.csv", "diagnostics.json", "config.json", "manifest.json"):
+        assert (run / name).stat().st_size > 0
+    regimes = pd.read_csv(run / "regimes.csv")
+    assert list(regimes.columns) == ["date"] + [f"p_{x}" for x in CONFIG.model.macro_labels] + [
+        f"p_{x}" for x in CONFIG.model.policy_labels]
+    np.testing.assert_allclose(regimes.filter(like="p_").iloc[:, :3].sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(regimes.filter(like="p_").iloc[:, 3:].sum(axis=1), 1.0, atol=1e-6)
+    loaded, manifest = load_run(run)
+    assert manifest["package_version"] == __version__
+    assert loaded.config.to_dict() == fit.config.to_dict()
+    np.testing.assert_allclose(loaded.regime_probabilities()["smoothed_policy"],
+                               fit.regime_probabilities()["smoothed_policy"])
+    with pytest.raises(RunExistsError, match="--force"):
+        _save(fit, run)
+    # a different expected config is refused, naming what differs
+    with pytest.raises(RunMismatchError, match="forecast.horizon"):
+        load_run(run, expected_config=CONFIG.replace(forecast={"horizon": 12}))
+    # a run from another package version is refused
+    m = json.loads((run / "manifest.json").read_text())
+    m["package_version"] = "0.0.1"
+    (run / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunMismatchError, match="0.0.1"):
+        load_run(run)
+    # a config that no longer matches its digest is refused
+    m["package_version"] = __version__
+    m["config_digest"] = "0" * 64
+    (run / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunMismatchError, match="digest"):
+        load_run(run)
+
+
+def test_forecast_run_writes_every_file(fit, tmp_path):
+    from regimecast.workflow import forecast_run
+
+    run = tmp_path / "run"
+    _save(fit, run)
+    out = forecast_run(from_run=run, out=tmp_path / "fc", horizon=12, seed=2)
+    names = ["forecast.nc", "events.csv", "event_summary.csv", "fan_cpi_yoy.png", "fan_policy_rate.png",
+             "fan_balance_sheet.png", "fan_smallcap_volume.png", "regimes.png", "events.png",
+             "report.html", "report.md"]
+    for name in names:
+        assert (out.run_dir / name).stat().st_size > 0, name
+    for name in names:
+        if name.endswith(".png"):
+            img = mpimg.imread(out.run_dir / name)
+            assert img.shape[0] > 200 and img.shape[1] > 300
+    ev = pd.read_csv(out.run_dir / "events.csv")
+    assert list(ev.columns) == ["event", "date", "probability", "cumulative"]
+    html = (out.run_dir / "report.html").read_text()
+    summary = pd.read_csv(out.run_dir / "event_summary.csv")
+    p12 = summary.set_index("event").loc["qe_start", "p_within_12m"]
+    assert f"{100 * p12:.0f}%" in html or f"{100 * p12:.1f}%" in html
+    assert "SYNTHETIC" not in html
+    with pytest.raises(RunExistsError):
+        forecast_run(from_run=run, out=tmp_path / "fc", horizon=12, seed=2)
+    # an unconverged run is refused unless asked
+    bad = tmp_path / "bad"
+    _save(fit, bad, gate=False)
+    from regimecast.errors import ConvergenceError
+
+    with pytest.raises(ConvergenceError, match="--allow-unconverged"):
+        forecast_run(from_run=bad, out=tmp_path / "fc2", horizon=6)
+    forecast_run(from_run=bad, out=tmp_path / "fc2", horizon=6, allow_unconverged=True)
+
+
+def test_transition_from_pinned_fit_is_the_reference(fit):
+    p = fit.points(1)[0]
+    _, lt, _ = fit.matrices(p)
+    np.testing.assert_allclose(lt, joint_log_transition(np, numpy_params(qe_prone_point(), CONFIG.model), 3, 4))
+
+
+def test_config_replace_validates():
+    with pytest.raises(ConfigError):
+        CONFIG.replace(forecast={"horizon": 0})
+    assert replace(CONFIG.model, start="2000-01").start == "2000-01"
