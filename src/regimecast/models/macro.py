@@ -232,40 +232,43 @@ def rate_vol_multiplier(rate_lag: np.ndarray, level: float) -> np.ndarray:
 
 
 def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
-    """(T, K) log emission densities for every joint state; 0 where a series is missing."""
+    """(T, K) log emission densities for every joint state; 0 where a series is missing.
+
+    CPI depends on the macro regime only and the rate / balance-sheet series on the policy state only,
+    so they are evaluated on (T, n_macro) and (T, 4) and broadcast onto the joint states.
+    """
     nS, nZ = cfg.n_macro, cfg.n_policy
-    s_of = np.repeat(np.arange(nS), nZ)  # joint k -> s
-    z_of = np.tile(np.arange(nZ), nS)  # joint k -> z
     nu = cfg.priors.student_nu
     p = derive(xp, p, cfg)
 
-    # CPI: AR(1) around the macro-regime mean
+    # CPI: AR(1) around the macro-regime mean -> (T, nS)
     ok = np.isfinite(d.cpi) & np.isfinite(d.cpi_lag)
     y, ylag = np.nan_to_num(d.cpi)[:, None], np.nan_to_num(d.cpi_lag)[:, None]
-    mu = p["cpi_mean"][s_of][None, :]
-    lp = _student_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][s_of][None, :], nu)
-    total = _masked(xp, ok, lp)
+    mu = p["cpi_mean"][None, :]
+    lp = _student_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][None, :], nu)
+    macro_part = _masked(xp, ok, lp)
 
-    # policy-rate change (NaN at the zero lower bound)
+    # policy-rate change (NaN at the zero lower bound) -> (T, 4)
     ok = np.isfinite(d.rate_change)
     r = np.nan_to_num(d.rate_change)[:, None]
-    loc = _rate_means(xp, p)[z_of][None, :]
     mult = rate_vol_multiplier(d.rate_lag, cfg.priors.rate_vol_level)[:, None]
     era = d.rate_era[:, None]
     mult = mult * (1.0 + era * (p["rate_era_scale"] - 1.0))
-    lp = _student_logpdf(xp, r, loc, p["rate_scale"][z_of][None, :] * mult, nu)
-    total = total + _masked(xp, ok, lp)
+    lp = _student_logpdf(xp, r, _rate_means(xp, p)[None, :], p["rate_scale"][None, :] * mult, nu)
+    policy_part = _masked(xp, ok, lp)
 
-    # balance-sheet growth, with the proxy period's own shift and scale
+    # balance-sheet growth, with the proxy period's own shift and scale -> (T, 4)
     ok = np.isfinite(d.bs_growth)
     g = np.nan_to_num(d.bs_growth)[:, None]
     proxy = d.bs_proxy[:, None]
-    loc = _bs_means(xp, p)[z_of][None, :] + proxy * p["bs_proxy_shift"]
-    scale = p["bs_scale"][z_of][None, :] * (1.0 + proxy * (p["bs_proxy_scale"] - 1.0))
-    lp = _student_logpdf(xp, g, loc, scale, nu)
-    total = total + _masked(xp, ok, lp)
+    loc = _bs_means(xp, p)[None, :] + proxy * p["bs_proxy_shift"]
+    scale = p["bs_scale"][None, :] * (1.0 + proxy * (p["bs_proxy_scale"] - 1.0))
+    policy_part = policy_part + _masked(xp, ok, _student_logpdf(xp, g, loc, scale, nu))
 
-    # log small-cap volume: AR(1) around trend + state levels
+    T = d.T
+    total = (macro_part[:, :, None] + policy_part[:, None, :]).reshape((T, nS * nZ))
+
+    # log small-cap volume: AR(1) around trend + joint-state levels -> (T, K)
     ok = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
     v, vlag = np.nan_to_num(d.vol)[:, None], np.nan_to_num(d.vol_lag)[:, None]
     lev = _vol_levels(xp, p, cfg)  # (K,)
@@ -274,8 +277,7 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     step = d.trend[1] - d.trend[0] if d.T > 1 else 0.0
     m_lag = m_t - p["vol_trend"] * step
     lp = _normal_logpdf(xp, v, m_t + p["vol_ar"] * (vlag - m_lag), p["vol_sigma"])
-    total = total + _masked(xp, ok, lp)
-    return total
+    return total + _masked(xp, ok, lp)
 
 
 def _stack(xp, items):
