@@ -9,44 +9,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import arviz as az
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from pinned import BASE, CONFIG, pinned_fit, qe_prone_point, save_pinned_run
 
 from regimecast import __version__
-from regimecast.config import load_config
 from regimecast.data import columns as C
 from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
 from regimecast.events import evaluate_events, load_events
 from regimecast.forecast import forecast, history_dataset, parse_scenario
-from regimecast.io import staged_run_dir
 from regimecast.models.macro import joint_log_transition, numpy_params
-from regimecast.models.macro_sim import reference_point, simulate_panel
 from regimecast.plots import fan_quantiles
-from regimecast.results import MacroFit
-from regimecast.runs import load_run, write_fit
-
-BASE = load_config()
-CONFIG = BASE.replace(model={"start": "1995-01"}, forecast={"max_draws": 40})
-N_CHAINS, N_DRAWS = 2, 20
-
-
-def pinned_fit(point: dict, *, end: str = "2023-12", seed: int = 11) -> MacroFit:
-    panel, _ = simulate_panel(point, CONFIG.model, start="1995-01", end=end, random_seed=seed)
-    posterior = {k: np.broadcast_to(np.asarray(v), (N_CHAINS, N_DRAWS, *np.shape(v))).copy()
-                 for k, v in point.items()}
-    idata = az.from_dict(posterior=posterior)
-    return MacroFit(config=CONFIG, panel=panel, idata=idata, random_seed=seed)
-
-
-def qe_prone_point() -> dict:
-    """A model where deflation leads to QE: under the deflationary regime hold/cutting -> QE is likely."""
-    p = {k: np.array(v, copy=True) for k, v in reference_point(CONFIG.model).items()}
-    p["policy_dev_raw"][0, 1, 0] = 6.0  # deflationary: cutting -> QE
-    p["policy_dev_raw"][0, 2, 0] = 8.0  # deflationary: hold -> QE
-    return p
+from regimecast.runs import load_run
 
 
 @pytest.fixture(scope="module")
@@ -143,15 +119,9 @@ def test_same_seed_same_numbers(fit):
     assert not np.array_equal(a[C.CPI_MOM_ANN].values, c[C.CPI_MOM_ANN].values)
 
 
-def _save(fit, path, *, gate=True):
-    with staged_run_dir(path) as stage:
-        write_fit(stage, fit, as_of="2023-12", data_vintage={"test": True}, gate_problems=[],
-                  extra={"gate_passed": gate, "demo": False})
-
-
 def test_run_round_trip_and_identity_checks(fit, tmp_path):
     run = tmp_path / "run"
-    _save(fit, run)
+    save_pinned_run(fit, run)
     for name in ("posterior.nc", "regimes.csv", "diagnostics.json", "config.json", "manifest.json"):
         assert (run / name).stat().st_size > 0
     regimes = pd.read_csv(run / "regimes.csv")
@@ -165,7 +135,7 @@ def test_run_round_trip_and_identity_checks(fit, tmp_path):
     np.testing.assert_allclose(loaded.regime_probabilities()["smoothed_policy"],
                                fit.regime_probabilities()["smoothed_policy"])
     with pytest.raises(RunExistsError, match="--force"):
-        _save(fit, run)
+        save_pinned_run(fit, run)
     # a different expected config is refused, naming what differs
     with pytest.raises(RunMismatchError, match="forecast.horizon"):
         load_run(run, expected_config=CONFIG.replace(forecast={"horizon": 12}))
@@ -187,7 +157,7 @@ def test_forecast_run_writes_every_file(fit, tmp_path):
     from regimecast.workflow import forecast_run
 
     run = tmp_path / "run"
-    _save(fit, run)
+    save_pinned_run(fit, run)
     out = forecast_run(from_run=run, out=tmp_path / "fc", horizon=12, seed=2)
     names = ["forecast.nc", "events.csv", "event_summary.csv", "fan_cpi_yoy.png", "fan_policy_rate.png",
              "fan_balance_sheet.png", "fan_smallcap_volume.png", "regimes.png", "events.png",
@@ -209,7 +179,7 @@ def test_forecast_run_writes_every_file(fit, tmp_path):
         forecast_run(from_run=run, out=tmp_path / "fc", horizon=12, seed=2)
     # an unconverged run is refused unless asked
     bad = tmp_path / "bad"
-    _save(fit, bad, gate=False)
+    save_pinned_run(fit, bad, gate=False)
     from regimecast.errors import ConvergenceError
 
     with pytest.raises(ConvergenceError, match="--allow-unconverged"):

@@ -145,8 +145,8 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
     div = 0
     if "sample_stats" in idata and "diverging" in idata.sample_stats:
         div = int(idata.sample_stats["diverging"].sum())
-    worst_rhat = summ["r_hat"].idxmax() if len(summ) else ""
-    worst_ess = summ["ess_bulk"].idxmin() if len(summ) else ""
+    worst_rhat = summ["r_hat"].fillna(np.inf).idxmax() if len(summ) else ""
+    worst_ess = summ["ess_bulk"].fillna(-np.inf).idxmin() if len(summ) else ""
     return Diagnostics(
         r_hat_max=float(summ["r_hat"].max()),
         ess_bulk_min=float(summ["ess_bulk"].min()),

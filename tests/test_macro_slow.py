@@ -1,0 +1,88 @@
+"""Expensive checks of the macro model: simulation recovery and the real panel's known history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regimecast.config import load_config
+from regimecast.models.macro import derive
+from regimecast.models.macro_sim import reference_point, simulate_panel
+from regimecast.results import MacroRegimeModel
+
+pytestmark = pytest.mark.slow
+BASE = load_config()
+
+
+def test_recovers_parameters_and_regime_paths_from_simulated_data():
+    cfg = BASE.replace(model={"start": "1975-01", "rate_volatile_era": []},
+                       sampler={"draws": 400, "tune": 400, "chains": 2})
+    truth_point = reference_point(cfg.model)
+    panel, truth = simulate_panel(truth_point, cfg.model, start="1975-01", end="2019-12",
+                                  random_seed=42, volume_from="1990-01", proxy_until=None)
+    fit = MacroRegimeModel(cfg).fit(panel, random_seed=7, progressbar=False)
+    post = fit.idata.posterior
+    true = derive(np, {k: np.asarray(v) for k, v in truth_point.items()}, cfg.model)
+    inside, total = 0, 0
+    for name in ("cpi_mean", "cpi_sigma", "cpi_ar", "rate_mean", "rate_scale", "bs_mean", "bs_scale",
+                 "vol_ar", "vol_sigma"):
+        draws = post[name].values.reshape(-1, *np.shape(true[name]))
+        lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
+        ok = (lo <= true[name]) & (true[name] <= hi)
+        inside += int(np.sum(ok))
+        total += ok.size
+        assert ok.all(), (name, lo, true[name], hi)
+    assert inside == total
+    reg = fit.regime_probabilities()
+    pm_ = reg["smoothed_macro"].values
+    pp = reg["smoothed_policy"].values
+    t_macro = truth.loc[fit.data.dates, "macro"].to_numpy()
+    t_policy = truth.loc[fit.data.dates, "policy"].to_numpy()
+    acc_macro = np.mean(pm_.argmax(1) == t_macro)
+    acc_policy = np.mean(pp.argmax(1) == t_policy)
+    mass_macro = np.mean(pm_[np.arange(len(t_macro)), t_macro])
+    mass_policy = np.mean(pp[np.arange(len(t_policy)), t_policy])
+    assert acc_macro > 0.8 and acc_policy > 0.8, (acc_macro, acc_policy)
+    assert mass_macro > 0.7 and mass_policy > 0.7, (mass_macro, mass_policy)
+    assert not fit.convergence_problems() or fit.diagnostics.r_hat_max < 1.05
+
+
+@pytest.fixture(scope="module")
+def real_fit(data_store):
+    from regimecast.data import load_panel
+
+    panel = load_panel(data_store)
+    fit = MacroRegimeModel(BASE).fit(panel, random_seed=1, progressbar=False)
+    return fit
+
+
+def test_real_panel_fit_passes_the_gate(real_fit):
+    assert real_fit.convergence_problems() == [], real_fit.diagnostics
+
+
+def _mean(fit, chain, label, start, end):
+    reg = fit.regime_probabilities()
+    da = reg[f"smoothed_{chain}"].sel({chain: label})
+    return float(da.sel(time=slice(pd.Timestamp(start), pd.Timestamp(end))).mean())
+
+
+@pytest.mark.parametrize(
+    ("chain", "label", "start", "end", "at_least"),
+    [
+        ("policy", "tightening", "1979-10", "1981-06", 0.5),
+        ("policy", "tightening", "2004-07", "2006-06", 0.7),
+        ("policy", "tightening", "2022-04", "2023-07", 0.7),
+        ("policy", "QE", "2008-11", "2009-12", 0.7),
+        ("policy", "QE", "2020-04", "2021-06", 0.7),
+        ("macro", "inflationary", "1973-06", "1981-06", 0.6),
+        ("macro", "inflationary", "2021-04", "2022-06", 0.6),
+    ],
+)
+def test_real_panel_tells_the_known_history(real_fit, chain, label, start, end, at_least):
+    assert _mean(real_fit, chain, label, start, end) >= at_least
+
+
+def test_no_qe_in_the_2024_25_cuts(real_fit):
+    """The users' thesis: 2024-25 brought cuts and continued QT, and no QE."""
+    assert _mean(real_fit, "policy", "QE", "2024-09", "2025-06") < 0.2
