@@ -21,6 +21,9 @@ from regimecast.hmm.op import hmm_logp_op
 from regimecast.hmm.reference import smoother_np
 
 REPO = Path(__file__).resolve().parents[1]
+# Python-level ops for graphs compiled only to be checked: skips a C compile that dominates a cold run
+# (the Op itself runs the same numba kernel in every mode).
+_FAST = "FAST_COMPILE"
 
 
 def _load_scan_reference():
@@ -89,7 +92,7 @@ def test_verify_grad_with_missing_observations(tv):
     def fun(log_init, log_trans, log_em):
         return hmm_logp(log_init, log_trans, log_em * keep)
 
-    verify_grad(fun, [li, la, le], n_tests=3, rng=np.random.default_rng(0))
+    verify_grad(fun, [li, la, le], n_tests=3, rng=np.random.default_rng(0), mode=_FAST)
 
 
 def test_verify_grad_through_softmax_transitions_and_gaussian_emissions():
@@ -112,6 +115,7 @@ def test_verify_grad_through_softmax_transitions_and_gaussian_emissions():
         [rng.normal(size=(K, K)) + 2 * np.eye(K), np.array([-1.0, 0.0, 1.0]), np.zeros(K)],
         n_tests=3,
         rng=np.random.default_rng(1),
+        mode=_FAST,
     )
 
 
@@ -151,14 +155,13 @@ def test_finite_value_and_gradient_far_below_minus_710():
         smoother_np(np.full(4, -np.log(4)), lt_val, le_val).loglik, rel=1e-12
     )
 
-    # an independent oracle for the value: the normalised scan filter
-    f_scan = pytensor.function(params, scan_loglik(log_init, log_trans, le))
-    assert value == pytest.approx(float(f_scan(*values)), rel=1e-12)
-
 
 @pytest.mark.slow
 def test_gradient_far_below_minus_710_matches_scan_gradient():
-    """The scan's gradient (traced by pytensor.grad) as a second oracle; slow only for its C compile."""
+    """The scan's value and gradient (traced by pytensor.grad) as a second oracle.
+
+    Slow only for the scan's C compile (about 20 s on a cold cache; under a second when warm).
+    """
     params, values, log_init, log_trans, le = _far_below_graph()
     v = hmm_logp(log_init, log_trans, le)
     vs = scan_loglik(log_init, log_trans, le)
