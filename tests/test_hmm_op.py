@@ -18,7 +18,7 @@ from pytensor.gradient import verify_grad
 
 from regimecast.hmm import HMMLogp, hmm_logp
 from regimecast.hmm.op import hmm_logp_op
-from regimecast.hmm.reference import smoother_np
+from regimecast.hmm.reference import brute_force, smoother_np
 
 REPO = Path(__file__).resolve().parents[1]
 # Python-level ops for graphs compiled only to be checked: skips a C compile that dominates a cold run
@@ -195,6 +195,20 @@ def test_numba_mode_matches_default_mode_without_object_mode(tv):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
 
 
+@pytest.mark.parametrize("mode", [None, "NUMBA"])
+def test_op_takes_the_log_space_path_on_extreme_inputs(mode):
+    """Data that need a switch priced at exp(-640) after an underflowing start (every backend)."""
+    li = np.array([0.0, -750.0])
+    la = np.array([[0.0, -640.0], [-640.0, 0.0]])
+    le = np.array([[-570.0, 0.0]] + [[-100.0, 0.0]] * 3)
+    bf_loglik, bf_smoothed, bf_pair = brute_force(li, la, le)
+    value, g_li, g_la, g_le = _value_and_grads(mode=mode)(li, la, le)
+    assert value == pytest.approx(bf_loglik, rel=1e-12)  # -750; the lost-mass answer was -870
+    np.testing.assert_allclose(g_le, bf_smoothed, atol=1e-12)
+    np.testing.assert_allclose(g_la, bf_pair.sum(axis=0), atol=1e-12)
+    np.testing.assert_allclose(g_li, bf_smoothed[0], atol=1e-12)
+
+
 def test_numba_mode_single_step_time_varying():
     li, la, le = _symbolic(True)
     v = hmm_logp(li, la, le)
@@ -228,6 +242,39 @@ def test_shape_errors_are_clear():
     f = pytensor.function([li, la, le], hmm_logp(li, la, le))
     with pytest.raises(ValueError, match="shapes disagree"):
         f(np.zeros(3), np.zeros((2, 2)), np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("mode", [None, "NUMBA"])
+@pytest.mark.parametrize(
+    ("li", "la", "le"),
+    [
+        (np.zeros(2), np.zeros((7, 2, 2)), np.zeros((10, 2))),  # too few transitions: was garbage
+        (np.zeros(2), np.zeros((12, 2, 2)), np.zeros((10, 2))),
+        (np.zeros(3), np.zeros((9, 2, 2)), np.zeros((10, 3))),
+        (np.zeros(2), np.zeros((9, 2, 2)), np.zeros((10, 3))),
+        (np.zeros(2), np.zeros((0, 2, 2)), np.zeros((0, 2))),
+    ],
+)
+def test_runtime_shape_mismatch_raises_in_every_mode(mode, li, la, le):
+    a, b, c = _symbolic(True)
+    f = pytensor.function([a, b, c], hmm_logp(a, b, c), mode=mode)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        f(li, la, le)
+
+
+@pytest.mark.parametrize(
+    ("li", "la", "le"),
+    [
+        (np.zeros(3), np.zeros((2, 2)), np.zeros((5, 2))),
+        (np.zeros(2), np.zeros((2, 2)), np.zeros((5, 3))),
+        (np.zeros(2), np.zeros((2, 2)), np.zeros((0, 2))),
+    ],
+)
+def test_runtime_shape_mismatch_raises_in_numba_mode_constant_transitions(li, la, le):
+    a, b, c = _symbolic(False)
+    f = pytensor.function([a, b, c], hmm_logp(a, b, c), mode="NUMBA")
+    with pytest.raises(ValueError, match="shapes disagree"):
+        f(li, la, le)
 
 
 def test_gradient_of_auxiliary_outputs_is_refused():

@@ -16,12 +16,16 @@ registered with PyTensor's numba dispatcher so the Op also runs in ``mode="NUMBA
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from regimecast.hmm import forward as _forward_module
 from regimecast.hmm.forward import forward_backward
 
 
@@ -61,7 +65,12 @@ class HMMLogp(Op):
     def perform(self, node, inputs, output_storage):
         log_init, log_transition, log_emission = inputs
         T, K = log_emission.shape
-        if log_init.shape != (K,) or log_transition.shape[-2:] != (K, K):
+        if (
+            T < 1
+            or log_init.shape != (K,)
+            or log_transition.shape[-2:] != (K, K)
+            or (log_transition.ndim == 3 and log_transition.shape[0] != T - 1)
+        ):
             raise ValueError(
                 f"HMMLogp shapes disagree: log_init {log_init.shape}, log_transition "
                 f"{log_transition.shape}, log_emission {log_emission.shape}"
@@ -110,6 +119,19 @@ def hmm_logp(log_init, log_transition, log_emission):
     return hmm_logp_op(log_init, log_transition, log_emission)[0]
 
 
+def _numba_impl_version() -> int:
+    """Salt for PyTensor's on-disk numba cache key: changes whenever this file or the kernels change.
+
+    PyTensor caches the compiled Op under a key made of the Op type, its props and this integer; numba
+    does not notice edits to the kernels the cached function calls, so a fixed integer would keep
+    running stale kernels after an upgrade.
+    """
+    digest = hashlib.sha256()
+    for path in (Path(__file__), Path(_forward_module.__file__)):
+        digest.update(path.read_bytes())
+    return int(digest.hexdigest()[:15], 16)
+
+
 def _register_numba() -> None:
     try:
         from pytensor.link.numba.dispatch.basic import (
@@ -128,6 +150,13 @@ def _register_numba() -> None:
             @numba_njit
             def hmm_logp_numba(log_init, log_transition, log_emission):
                 K = log_transition.shape[0]
+                if (
+                    log_emission.shape[0] < 1
+                    or log_transition.shape[1] != K
+                    or log_init.shape[0] != K
+                    or log_emission.shape[1] != K
+                ):
+                    raise ValueError("HMMLogp shapes disagree: need (K,), (K, K), (T, K)")
                 la = np.ascontiguousarray(log_transition).reshape((1, K, K))
                 loglik, _, _, smoothed, xi = forward_backward(
                     np.ascontiguousarray(log_init), la, np.ascontiguousarray(log_emission)
@@ -140,6 +169,14 @@ def _register_numba() -> None:
             def hmm_logp_numba(log_init, log_transition, log_emission):
                 T = log_emission.shape[0]
                 K = log_emission.shape[1]
+                if (
+                    T < 1
+                    or log_init.shape[0] != K
+                    or log_transition.shape[0] != T - 1
+                    or log_transition.shape[1] != K
+                    or log_transition.shape[2] != K
+                ):
+                    raise ValueError("HMMLogp shapes disagree: need (K,), (T-1, K, K), (T, K)")
                 if T == 1:
                     la = np.zeros((1, K, K))
                 else:
@@ -149,7 +186,7 @@ def _register_numba() -> None:
                 )
                 return np.asarray(loglik), smoothed[0].copy(), xi[: T - 1].copy(), smoothed
 
-        return hmm_logp_numba, 1
+        return hmm_logp_numba, _numba_impl_version()
 
 
 _register_numba()
