@@ -35,9 +35,9 @@ class Priors:
     """Prior centres.  Means are pinned by positive gaps from a reference state (log-normal with sd
     ``gap_sd``), so each state keeps its meaning: see README "Priors"."""
 
-    cpi_mean: tuple[float, ...] = (0.0, 2.8, 7.5)
-    cpi_ref_sd: float = 0.5
-    cpi_sigma: tuple[float, ...] = (2.5, 2.0, 3.0)
+    cpi_mean: tuple[float, ...] = (-0.5, 2.8, 7.5)
+    cpi_ref_sd: float = 0.3
+    cpi_sigma: tuple[float, ...] = (3.0, 1.8, 3.0)
     rate_change_mean: tuple[float, float, float] = (-0.3, 0.0, 0.25)
     rate_hold_sd: float = 0.03
     rate_scale: tuple[float, float, float, float] = (0.1, 0.15, 0.08, 0.12)

@@ -85,18 +85,22 @@ def sample_model(
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
     init = settings.init
+    timings = {}
     if settings.start == "map":
         initvals = {**find_start(model), **(initvals or {})}
         init = "adapt_diag"
+    timings["start_seconds"] = time.perf_counter() - t0
     with model:
         if settings.sampler == "nutpie":
             import nutpie
 
-            compiled = nutpie.compile_pymc_model(model, backend="numba")
-            if initvals:
-                compiled = compiled.with_initial_points(initvals) if hasattr(
-                    compiled, "with_initial_points"
-                ) else compiled
+            compiled = nutpie.compile_pymc_model(
+                model,
+                backend="numba",
+                initial_points=initvals or None,
+                jitter_rvs=set() if settings.start == "map" else None,
+            )
+            timings["compile_seconds"] = time.perf_counter() - t0 - timings["start_seconds"]
             idata = nutpie.sample(
                 compiled,
                 draws=settings.draws,
@@ -123,6 +127,8 @@ def sample_model(
             )
     idata.posterior.attrs["sampling_wall_seconds"] = time.perf_counter() - t0
     idata.posterior.attrs["sampler"] = settings.sampler
+    for k, v in timings.items():
+        idata.posterior.attrs[k] = v
     return idata
 
 
@@ -141,7 +147,7 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
     post = idata.posterior
     if var_names is None:
         var_names = [v for v in post.data_vars if not v.endswith("__")]
-    summ = az.summary(idata, var_names=var_names, kind="diagnostics")
+    summ = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     div = 0
     if "sample_stats" in idata and "diverging" in idata.sample_stats:
         div = int(idata.sample_stats["diverging"].sum())
