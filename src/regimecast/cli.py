@@ -24,11 +24,21 @@ log = logging.getLogger("regimecast")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    logger = logging.getLogger("regimecast")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _quiet_third_party_warnings() -> None:
+    """Warnings users can do nothing about (BLAS linkage, ArviZ's refactor notice)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+    warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
 
 @app.callback()
@@ -154,7 +164,9 @@ def fit(
     config: Annotated[str | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
     data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Last month of data to use, YYYY-MM.")] = None,
-    out: Annotated[str | None, typer.Option("--out", help="Run directory (default runs/fit-<as-of>).")] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Run directory (default runs/fit-<as-of>-<time>).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed + data = same numbers).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")] = False,
     allow_unconverged: Annotated[
@@ -167,13 +179,13 @@ def fit(
 ) -> None:
     """Fit the macro-regime x policy-state model and write a run directory."""
     from regimecast.config import load_config
-    from regimecast.workflow import fit_run, gate_error
+    from regimecast.workflow import default_run_dir, fit_run, gate_error
 
     cfg = load_config(config)
     overrides = _sampler_overrides(draws, tune, chains)
     if overrides:
         cfg = cfg.replace(sampler=overrides)
-    run_dir = out or f"runs/fit-{as_of or 'latest'}{'-demo' if demo else ''}"
+    run_dir = out or default_run_dir("fit", as_of, demo)
     outcome = fit_run(cfg, out=run_dir, data=data, as_of=as_of, seed=seed, force=force, demo=demo)
     d = outcome.fit.diagnostics
     typer.echo(
@@ -273,6 +285,7 @@ def _ensure_data(data: str | None, console) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``regimecast`` script."""
+    _quiet_third_party_warnings()
     try:
         app(args=argv, standalone_mode=False)
     except RegimecastError as err:

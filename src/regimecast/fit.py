@@ -1,9 +1,10 @@
 """Sampling and the convergence gate.
 
-``sample_model`` runs NUTS on a PyMC model (PyMC's own sampler by default: on 2 cores it gave the most
-effective samples per wall second with the engine's Op, see ``benchmarks/bench_engine.py``; nutpie is
-available as an option) and ``diagnose`` / ``convergence_problems`` implement the gate: r-hat, bulk and
-tail ESS, divergences.
+``sample_model`` runs NUTS on a PyMC model with PyMC's own sampler or nutpie (``SamplerSettings.sampler``),
+optionally starting every chain at the posterior mode.  Which is faster depends on the model: on 2 cores
+PyMC's NUTS wins on small models (``benchmarks/bench_engine.py``) and nutpie from the mode wins on the
+12-state macro model (``benchmarks/bench_fit.py``, the default config).  ``diagnose`` /
+``convergence_problems`` implement the gate: r-hat, bulk and tail ESS, divergences.
 """
 
 from __future__ import annotations

@@ -28,6 +28,14 @@ DEMO_AS_OF = "2023-12"
 MODEL_COLUMNS = [C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET_GROWTH]
 
 
+def default_run_dir(kind: str, as_of: str | None, demo: bool) -> Path:
+    """``runs/<kind>-<as-of>[-demo]-<UTC time>``: a new directory on every run, never an old one."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{kind}-{as_of or 'latest'}{'-demo' if demo else ''}-{stamp}"
+
+
 def demo_panel(config: RunConfig, as_of: str | None = None) -> pd.DataFrame:
     """A demo economy simulated from the default model's reference parameters (fixed seed)."""
     from regimecast.models.macro_sim import reference_point, simulate_panel
@@ -149,7 +157,7 @@ def forecast_run(
         if run_dir.exists() and not force:
             raise RunExistsError(f"{run_dir} already exists; choose another --out or pass --force")
     else:
-        run_dir = Path(out) if out else Path("runs") / f"forecast-{as_of or 'latest'}{'-demo' if demo else ''}"
+        run_dir = Path(out) if out else default_run_dir("forecast", as_of, demo)
         outcome = fit_run(config, out=run_dir, data=data, as_of=as_of, seed=seed, force=force,
                           demo=demo, progressbar=progressbar)
         fit, manifest = outcome.fit, outcome.manifest

@@ -73,7 +73,7 @@ class MacroData:
     vol: np.ndarray
     vol_lag: np.ndarray
     vol_proxy: np.ndarray
-    trend: np.ndarray  # time in units of volume_trend_per months, 0 at the first month
+    trend: np.ndarray  # time in units of volume_trend_per months, 0 at the centre of the volume data
 
     @property
     def T(self) -> int:
@@ -106,7 +106,10 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
     rate_change = col(C.POLICY_RATE_CHANGE).copy()
     at_zlb = (rate < cfg.zlb) & (rate_lag < cfg.zlb)
     rate_change[at_zlb] = np.nan
+    vol = df[C.SMALLCAP_VOLUME_LOG].to_numpy(dtype=float)
     t = np.arange(len(df), dtype=float)
+    # centre the volume trend on the months with volume data, so level and slope are not confounded
+    t_centre = float(t[np.isfinite(vol)].mean()) if np.isfinite(vol).any() else 0.0
     return MacroData(
         dates=pd.DatetimeIndex(df.index),
         cpi=col(C.CPI_MOM_ANN),
@@ -120,7 +123,7 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         vol=col(C.SMALLCAP_VOLUME_LOG),
         vol_lag=lag(C.SMALLCAP_VOLUME_LOG),
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
-        trend=t / cfg.volume_trend_per,
+        trend=(t - t_centre) / cfg.volume_trend_per,
     )
 
 
