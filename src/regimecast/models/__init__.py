@@ -1,5 +1,6 @@
-"""Model specs: the generic Markov-switching regression (and, later, the macro-regime model)."""
+"""Model specs: the generic Markov-switching regression and the macro-regime x policy-state model."""
 
+from regimecast.models.macro import MacroData, build_macro_model, prepare_data
 from regimecast.models.switching import (
     MarkovSwitchingRegression,
     SwitchingPrior,
@@ -13,6 +14,9 @@ from regimecast.models.switching_results import (
 )
 
 __all__ = [
+    "MacroData",
+    "build_macro_model",
+    "prepare_data",
     "MarkovSwitchingRegression",
     "MarkovSwitchingResults",
     "SwitchingPrior",

@@ -359,7 +359,9 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         p["macro_offdiag"] = pm.Normal(
             "macro_offdiag", mu_s[:, None] * np.ones((nS, nS - 1)), 1.0, dims=("macro", "macro_to")
         )
-        p["macro_policy_sd"] = pm.HalfNormal("macro_policy_sd", 0.5)
+        # Gamma(2, .) scales: zero density at 0 keeps NUTS out of the funnel's neck, while the data
+        # still decide how much the policy effect / the per-regime policy rows may spread
+        p["macro_policy_sd"] = pm.Gamma("macro_policy_sd", alpha=2.0, beta=2.0 / 0.5)
         p["macro_policy_raw"] = pm.Normal("macro_policy_raw", 0.0, 1.0, dims=("policy", "macro"))
         pm.Deterministic(
             "macro_policy_effect", p["macro_policy_sd"] * p["macro_policy_raw"], dims=("policy", "macro")
@@ -368,7 +370,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         p["policy_base"] = pm.Normal(
             "policy_base", mu_z[:, None] * np.ones((nZ, nZ - 1)), 1.5, dims=("policy", "policy_to")
         )
-        p["policy_tau"] = pm.HalfNormal("policy_tau", pr.pooling_scale)
+        p["policy_tau"] = pm.Gamma("policy_tau", alpha=2.0, beta=2.0 / pr.pooling_scale)
         p["policy_dev_raw"] = pm.Normal(
             "policy_dev_raw", 0.0, 1.0, dims=("macro", "policy", "policy_to")
         )
