@@ -246,7 +246,17 @@ def _html_table(df: pd.DataFrame) -> str:
 
 
 def _kv_frame(d: Mapping[str, Any] | None) -> pd.DataFrame:
-    items = sorted((d or {}).items())
+    items = []
+    for k, v in sorted((d or {}).items()):
+        if k == "files" and isinstance(v, Mapping):
+            # one readable row per data file instead of one JSON blob
+            for name, info in sorted(v.items()):
+                info = info if isinstance(info, Mapping) else {}
+                sha = str(info.get("sha256") or "")[:12]
+                items.append((name, f"rows {info.get('rows')}, last {info.get('last_observation')}, "
+                                    f"downloaded {info.get('downloaded_utc') or 'n/a'}, sha256 {sha}"))
+        else:
+            items.append((k, v))
     return pd.DataFrame(
         {"key": [str(k) for k, _ in items], "value": [_display_value(v) for _, v in items]}
     )
