@@ -92,3 +92,9 @@ def test_offline_make_forecast_falls_back_to_the_stamped_demo(tmp_path, capsys, 
     assert "SYNTHETIC DEMO DATA" in (out / "report.html").read_text()
     assert "SYNTHETIC DEMO DATA" in (out / "report.md").read_text()
     assert (out / "posterior.nc").stat().st_size > 0
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert main(["fit", "--bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "--bogus" in err and "Traceback" not in err

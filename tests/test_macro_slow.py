@@ -24,16 +24,18 @@ def test_recovers_parameters_and_regime_paths_from_simulated_data():
     fit = MacroRegimeModel(cfg).fit(panel, random_seed=7, progressbar=False)
     post = fit.idata.posterior
     true = derive(np, {k: np.asarray(v) for k, v in truth_point.items()}, cfg.model)
+    # ~25 scalar components: with 94% intervals a few misses are expected by chance, so require the
+    # nominal coverage (at least 80% inside) and every component inside its 99.8% interval
     inside, total = 0, 0
     for name in ("cpi_mean", "cpi_sigma", "cpi_ar", "rate_mean", "rate_scale", "bs_mean", "bs_scale",
                  "vol_ar", "vol_sigma"):
         draws = post[name].values.reshape(-1, *np.shape(true[name]))
         lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
-        ok = (lo <= true[name]) & (true[name] <= hi)
-        inside += int(np.sum(ok))
-        total += ok.size
-        assert ok.all(), (name, lo, true[name], hi)
-    assert inside == total
+        inside += int(np.sum((lo <= true[name]) & (true[name] <= hi)))
+        total += np.size(true[name])
+        lo, hi = np.quantile(draws, [0.001, 0.999], axis=0)
+        assert ((lo <= true[name]) & (true[name] <= hi)).all(), (name, lo, true[name], hi)
+    assert inside / total >= 0.8, (inside, total)
     reg = fit.regime_probabilities()
     pm_ = reg["smoothed_macro"].values
     pp = reg["smoothed_policy"].values
@@ -86,3 +88,15 @@ def test_real_panel_tells_the_known_history(real_fit, chain, label, start, end, 
 def test_no_qe_in_the_2024_25_cuts(real_fit):
     """The users' thesis: 2024-25 brought cuts and continued QT, and no QE."""
     assert _mean(real_fit, "policy", "QE", "2024-09", "2025-06") < 0.2
+
+
+def test_same_seed_same_numbers():
+    cfg = BASE.replace(model={"start": "1995-01", "rate_volatile_era": []},
+                       sampler={"draws": 60, "tune": 60, "chains": 2})
+    panel, _ = simulate_panel(reference_point(cfg.model), cfg.model, start="1995-01", end="2012-12",
+                              random_seed=4, volume_from=None, proxy_until=None)
+    a = MacroRegimeModel(cfg).fit(panel, random_seed=3, progressbar=False).idata.posterior
+    b = MacroRegimeModel(cfg).fit(panel, random_seed=3, progressbar=False).idata.posterior
+    c = MacroRegimeModel(cfg).fit(panel, random_seed=4, progressbar=False).idata.posterior
+    np.testing.assert_array_equal(a["cpi_mean"].values, b["cpi_mean"].values)
+    assert not np.array_equal(a["cpi_mean"].values, c["cpi_mean"].values)

@@ -294,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
+    except typer.Exit as err:
+        return int(err.exit_code or 0)
+    except Exception as err:
+        # usage errors of typer's (vendored) click: they know how to show themselves
+        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
             err.show()
             return err.exit_code
         raise

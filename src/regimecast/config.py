@@ -36,7 +36,8 @@ class Priors:
     ``gap_sd``), so each state keeps its meaning: see README "Priors"."""
 
     cpi_mean: tuple[float, ...] = (-0.5, 2.8, 7.5)
-    cpi_ref_sd: float = 0.3
+    cpi_ref_sd: float = 0.2
+    cpi_gap_sd: float = 0.15
     cpi_sigma: tuple[float, ...] = (3.0, 1.8, 3.0)
     rate_change_mean: tuple[float, float, float] = (-0.3, 0.0, 0.25)
     rate_hold_sd: float = 0.03

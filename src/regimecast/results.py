@@ -18,6 +18,7 @@ from regimecast.models.macro import (
     MacroData,
     build_macro_model,
     compile_matrices,
+    inactive_params,
     prepare_data,
 )
 
@@ -74,7 +75,8 @@ class MacroFit:
             idx = np.sort(np.random.default_rng(random_seed).choice(n, max_draws, replace=False))
         names = self._matrices[1]
         arrays = {k: np.moveaxis(post[k].values, -1, 0) for k in names}
-        return [{k: arrays[k][i] for k in names} for i in idx]
+        fixed = inactive_params(self.data, self.config.model)
+        return [{**fixed, **{k: arrays[k][i] for k in names}} for i in idx]
 
     @property
     def diagnostics(self) -> Diagnostics:

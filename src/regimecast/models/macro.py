@@ -338,6 +338,38 @@ def coords(cfg: ModelConfig, data: MacroData | None = None) -> dict[str, list]:
     return c
 
 
+PARAM_GROUPS = ("rate_era_scale", "bs_proxy_shift", "vol_level", "vol_proxy_shift")
+
+
+def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Parameters the data cannot inform, fixed at neutral values instead of sampled from their prior.
+
+    No month in the reserve-targeting era, no balance-sheet proxy month, no volume data, or no volume
+    proxy month: the corresponding parameters would be prior-only (and an exactly zero gradient at the
+    posterior mode, which nutpie refuses as a start).  ``numpy_params`` fills the same values in.
+    """
+    nS = cfg.n_macro
+    has_vol = bool((np.isfinite(d.vol) & np.isfinite(d.vol_lag)).any())
+    out: dict[str, np.ndarray] = {}
+    if not np.any(d.rate_era):
+        out["rate_era_scale"] = np.array(1.0)
+    if not np.any(d.bs_proxy * np.isfinite(d.bs_growth)):
+        out |= {"bs_proxy_shift": np.array(0.0), "bs_proxy_scale": np.array(1.0)}
+    if not has_vol:
+        v = d.vol[np.isfinite(d.vol)]
+        out |= {
+            "vol_level": np.array(float(v.mean()) if v.size else 17.0),
+            "vol_trend": np.array(0.0),
+            "vol_policy": np.zeros(3),
+            "vol_macro": np.zeros(nS - 1),
+            "vol_ar": np.array(0.5),
+            "vol_sigma": np.array(0.15),
+        }
+    if not has_vol or not np.any(d.vol_proxy * np.isfinite(d.vol)):
+        out["vol_proxy_shift"] = np.array(0.0)
+    return out
+
+
 def data_scales(d: MacroData) -> dict[str, float]:
     v = d.vol[np.isfinite(d.vol)]
     return {
@@ -353,6 +385,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
     pr = cfg.priors
     dur = cfg.durations
     sc = data_scales(d)
+    active = set(PARAM_GROUPS) - set(inactive_params(d, cfg))
     with pm.Model(coords=coords(cfg, d)) as model:
         p: dict = {}
         mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
@@ -378,7 +411,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         ref = nS // 2
         cm = np.asarray(pr.cpi_mean)
         p["cpi_ref"] = pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd)
-        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), pr.gap_sd, dims="cpi_gap_dim")
+        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), pr.cpi_gap_sd, dims="cpi_gap_dim")
         p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
         p["cpi_sigma"] = pm.LogNormal(
             "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), pr.scale_sd, dims="macro"
@@ -387,7 +420,8 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
         p["rate_gap"] = pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim")
         p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, 0.2)
-        p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
+        if "rate_era_scale" in active:
+            p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
         p["rate_scale"] = pm.LogNormal(
             "rate_scale", np.log(np.asarray(pr.rate_scale)), pr.scale_sd, dims="policy"
         )
@@ -401,16 +435,20 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
         pm.Deterministic("rate_mean", q["rate_mean"], dims="rate_state")
         pm.Deterministic("bs_mean", q["bs_mean"], dims="bs_state")
-        p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
-        p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
-
-        p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
-        p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
-        p["vol_policy"] = pm.Normal("vol_policy", 0.0, 0.3, dims="policy_nonref")
-        p["vol_macro"] = pm.Normal("vol_macro", 0.0, 0.3, dims="macro_nonref")
-        p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
-        p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
-        p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
+        if "bs_proxy_shift" in active:
+            p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
+            p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
+        if "vol_level" in active:
+            p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
+            p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
+            p["vol_policy"] = pm.Normal("vol_policy", 0.0, 0.3, dims="policy_nonref")
+            p["vol_macro"] = pm.Normal("vol_macro", 0.0, 0.3, dims="macro_nonref")
+            p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
+            p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
+        if "vol_proxy_shift" in active:
+            p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+        for name, value in inactive_params(d, cfg).items():
+            p[name] = pt.as_tensor_variable(value)
 
         log_init = pt.as_tensor_variable(np.full(K, -np.log(K)))
         log_trans = joint_log_transition(pt, p, nS, nZ)
@@ -448,7 +486,7 @@ def numpy_params(point: dict, cfg: ModelConfig) -> dict:
 
 def log_matrices_np(point: dict, d: MacroData, cfg: ModelConfig):
     """NumPy (log_init, log_transition, log_emission) at a parameter point (reference path)."""
-    p = numpy_params(point, cfg)
+    p = numpy_params({**inactive_params(d, cfg), **point}, cfg)
     K = cfg.n_macro * cfg.n_policy
     return (
         np.full(K, -np.log(K)),
