@@ -22,6 +22,7 @@ from regimecast.events import evaluate_events, load_events
 from regimecast.forecast import forecast, history_dataset, parse_scenario
 from regimecast.models.macro import joint_log_transition, numpy_params
 from regimecast.plots import fan_quantiles
+from regimecast.results import MacroFit
 from regimecast.runs import load_run
 
 
@@ -197,3 +198,21 @@ def test_config_replace_validates():
     with pytest.raises(ConfigError):
         CONFIG.replace(forecast={"horizon": 0})
     assert replace(CONFIG.model, start="2000-01").start == "2000-01"
+
+
+def test_forecast_with_time_varying_policy_transitions():
+    import arviz as az
+
+    from regimecast.models.macro_sim import simulate_panel
+
+    cfg = CONFIG.replace(model={"tvtp": True})
+    point = dict(qe_prone_point())
+    point["policy_tvtp"] = np.array([0.0, 0.0, 0.0, 1.0])
+    panel, _ = simulate_panel(point, cfg.model, start="1995-01", end="2023-12", random_seed=2)
+    post = {k: np.broadcast_to(np.asarray(v), (1, 5, *np.shape(v))).copy() for k, v in point.items()}
+    fit = MacroFit(config=cfg, panel=panel, idata=az.from_dict(posterior=post), random_seed=1)
+    _, lt, le = fit.matrices(fit.points(1)[0])
+    assert lt.shape == (le.shape[0] - 1, 12, 12)
+    fc = forecast(fit, horizon=6, max_draws=5, paths_per_draw=20, random_seed=1)
+    assert fc.sizes == {"sample": 100, "horizon": 7}
+    assert fit.expected_durations(max_draws=5).shape == (12, 3)

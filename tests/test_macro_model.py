@@ -197,3 +197,52 @@ def test_simulated_panel_has_model_columns(sim):
     assert set(truth.columns) == {"macro", "policy"}
     d = prepare_data(panel, _cfg(start="1990-01"))
     assert d.T == len(panel)
+
+
+def _tvtp_point(gamma):
+    p = dict(reference_point(CFG))
+    p["policy_tvtp"] = np.asarray(gamma, dtype=float)
+    return p
+
+
+def test_tvtp_reduces_to_constant_transitions_when_the_effect_is_zero():
+    drivers = np.array([-1.0, 0.0, 2.5])
+    lt3 = joint_log_transition(np, numpy_params(_tvtp_point(np.zeros(4)), CFG), 3, 4, drivers=drivers)
+    lt = joint_log_transition(np, numpy_params(reference_point(CFG), CFG), 3, 4)
+    assert lt3.shape == (3, 12, 12)
+    for t in range(3):
+        np.testing.assert_allclose(lt3[t], lt, atol=1e-12)
+
+
+def test_tvtp_shifts_moves_into_a_policy_state_by_the_driver():
+    """Oracle: the policy softmax of one row written out by hand, macro part unchanged."""
+    gamma = np.array([0.0, 0.0, 0.0, 1.2])  # inflation raises the odds of moving into tightening
+    p = numpy_params(_tvtp_point(gamma), CFG)
+    drivers = np.array([0.0, 2.0])
+    P = np.exp(joint_log_transition(np, p, 3, 4, drivers=drivers))
+    np.testing.assert_allclose(P.sum(axis=2), 1.0, atol=1e-12)
+    s, z, s2 = 1, 2, 1  # moderate|hold -> moderate|*
+    offs = [j for j in range(4) if j != z]
+    for t, x in enumerate(drivers):
+        logits = np.array([0.0 if z2 == z else p["policy_base"][z, offs.index(z2)]
+                           + p["policy_tau"] * p["policy_dev_raw"][s2, z, offs.index(z2)] + gamma[z2] * x
+                           for z2 in range(4)])
+        pz = np.exp(logits) / np.exp(logits).sum()
+        ps = P[t, s * 4 + z, s2 * 4: s2 * 4 + 4].sum()
+        np.testing.assert_allclose(P[t, s * 4 + z, s2 * 4: s2 * 4 + 4], ps * pz, rtol=1e-10)
+    assert P[1, 6, 7] > 2 * P[0, 6, 7]  # hold -> tightening much likelier with inflation 6% above centre
+
+
+def test_tvtp_graph_matches_numpy(sim):
+    panel, _ = sim
+    cfg = _cfg(start="1990-01", tvtp=True)
+    d = prepare_data(panel, cfg)
+    assert np.abs(d.infl_driver).max() > 0
+    model, handles = build_macro_model(d, cfg)
+    assert "policy_tvtp" in [rv.name for rv in model.free_RVs]
+    point = _tvtp_point([0.3, -0.2, 0.0, 0.8])
+    got = compile_matrices(model, handles)(point)
+    want = log_matrices_np(point, d, cfg)
+    assert got[1].shape == (d.T - 1, 12, 12)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)

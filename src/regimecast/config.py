@@ -50,6 +50,7 @@ class Priors:
     scale_sd: float = 0.25
     student_nu: float = 4.0
     pooling_scale: float = 0.5
+    tvtp_sd: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,6 @@ class ModelConfig:
                 raise ConfigError(f"model.priors.{name} must strictly increase, got {v}")
         if len(self.rate_volatile_era) not in (0, 2):
             raise ConfigError("model.rate_volatile_era must be [] or [\"YYYY-MM\", \"YYYY-MM\"]")
-        if self.tvtp:
-            raise ConfigError(
-                "model.tvtp = true is not implemented yet; set it to false (see README, 'What is not done')"
-            )
 
     @property
     def n_macro(self) -> int:

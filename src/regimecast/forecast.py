@@ -95,6 +95,7 @@ def _future_emission(point: dict, fit: MacroFit, scenario: dict[str, np.ndarray]
         vol_lag=nan,
         vol_proxy=np.zeros(horizon),
         trend=d.trend[-1] + (np.arange(1, horizon + 1)) * (d.trend[1] - d.trend[0]),
+        infl_driver=np.zeros(horizon),
     )
     le = joint_log_emission(np, numpy_params(point, cfg), fut, cfg)
     # a CPI print whose previous month is unknown: use the regime's stationary AR(1) distribution
@@ -167,6 +168,8 @@ def forecast(
                                                       C.SMALLCAP_VOLUME)}
     for i, p in enumerate(points):
         li, lt, le = fit.matrices(p)
+        if lt.ndim == 3:  # time-varying policy transitions: hold the driver at its as-of value
+            lt = np.concatenate([lt, np.repeat(lt[-1:], horizon, axis=0)])
         full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
         paths = hmm_sample_paths(li, lt, full, n=paths_per_draw, random_seed=rng)[:, T - 1 :]
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)

@@ -140,6 +140,8 @@ class MacroFit:
         d = []
         for p in pts:
             _, lt, _ = self.matrices(p)
+            if lt.ndim == 3:  # time-varying transitions: durations implied at the last month
+                lt = lt[-1]
             d.append(1.0 / (1.0 - np.exp(np.diag(lt))))
         d = np.array(d)
         labels = [f"{s}|{z}" for s in m.macro_labels for z in m.policy_labels]

@@ -74,6 +74,7 @@ class MacroData:
     vol_lag: np.ndarray
     vol_proxy: np.ndarray
     trend: np.ndarray  # time in units of volume_trend_per months, 0 at the centre of the volume data
+    infl_driver: np.ndarray  # (cpi_yoy_{t-1} - 3) / 3, 0 where unknown: drives the optional TVTP
 
     @property
     def T(self) -> int:
@@ -124,7 +125,15 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         vol_lag=lag(C.SMALLCAP_VOLUME_LOG),
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
         trend=(t - t_centre) / cfg.volume_trend_per,
+        infl_driver=_inflation_driver(full, df.index),
     )
+
+
+def _inflation_driver(full: pd.DataFrame, index: pd.DatetimeIndex) -> np.ndarray:
+    if C.CPI_YOY not in full:
+        return np.zeros(len(index))
+    lagged = full[C.CPI_YOY].shift(1).reindex(index).to_numpy(dtype=float)
+    return np.nan_to_num((lagged - INFLATION_CENTRE) / INFLATION_SCALE)
 
 
 def _era_flag(index: pd.DatetimeIndex, era: tuple[str, ...]) -> np.ndarray:
@@ -169,8 +178,13 @@ def _log_softmax(xp, x, axis=-1):
     return x - (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m)
 
 
-def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4):
-    """(K, K) log transition of the joint chain from parameter dict ``p`` (NumPy or PyTensor)."""
+def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4, drivers: np.ndarray | None = None):
+    """Log transition of the joint chain from parameter dict ``p`` (NumPy or PyTensor).
+
+    (K, K) for constant transitions; with ``drivers`` (T-1,) (standardised lagged inflation, the
+    optional time-varying policy transitions) (T-1, K, K), where a move into policy state z' gets the
+    extra logit ``policy_tvtp[z'] * drivers[t]``.
+    """
     a = _scatter_offdiag(xp, p["macro_offdiag"], nS)  # (s, s')
     b = p["macro_policy_sd"] * p["macro_policy_raw"]  # (z, s')
     eye_s = np.eye(nS)
@@ -180,11 +194,26 @@ def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4):
     base = _scatter_offdiag(xp, p["policy_base"], nZ)  # (z, z')
     dev = _scatter_offdiag(xp, p["policy_dev_raw"], nZ, lead=(nS,))  # (s', z, z')
     logits_z = base[None, :, :] + p["policy_tau"] * dev
+    K = nS * nZ
+    if drivers is not None:
+        off = 1.0 - np.eye(nZ)
+        shift = p["policy_tvtp"][None, :] * off  # (z, z'): only moves are shifted
+        logits_zt = logits_z[None] + np.asarray(drivers)[:, None, None, None] * shift[None, None]
+        log_pzt = _log_softmax(xp, logits_zt, axis=-1)  # (t, s', z, z')
+        joint = log_ps[None, :, :, :, None] + xp.transpose(log_pzt, (0, 2, 1, 3))[:, None, :, :, :]
+        return joint.reshape((len(drivers), K, K))
     log_pz = _log_softmax(xp, logits_z, axis=-1)  # (s', z, z')
     # joint[s, z, s', z'] = log_ps[s, z, s'] + log_pz[s', z, z']
     joint = log_ps[:, :, :, None] + xp.transpose(log_pz, (1, 0, 2))[None, :, :, :]
-    K = nS * nZ
     return joint.reshape((K, K))
+
+
+INFLATION_CENTRE, INFLATION_SCALE = 3.0, 3.0  # the TVTP driver: (cpi_yoy of last month - 3%) / 3%
+
+
+def transition_drivers(d: MacroData, cfg: ModelConfig) -> np.ndarray | None:
+    """(T-1,) drivers of the transition into month t+1 (inflation printed by then), or None."""
+    return d.infl_driver[1:] if cfg.tvtp else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -451,7 +480,9 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
             p[name] = pt.as_tensor_variable(value)
 
         log_init = pt.as_tensor_variable(np.full(K, -np.log(K)))
-        log_trans = joint_log_transition(pt, p, nS, nZ)
+        if cfg.tvtp:
+            p["policy_tvtp"] = pm.Normal("policy_tvtp", 0.0, pr.tvtp_sd, dims="policy")
+        log_trans = joint_log_transition(pt, p, nS, nZ, drivers=transition_drivers(d, cfg))
         log_em = joint_log_emission(pt, p, d, cfg)
         pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
     return model, {"log_init": log_init, "log_transition": log_trans, "log_emission": log_em, "params": p}
@@ -490,6 +521,6 @@ def log_matrices_np(point: dict, d: MacroData, cfg: ModelConfig):
     K = cfg.n_macro * cfg.n_policy
     return (
         np.full(K, -np.log(K)),
-        joint_log_transition(np, p, cfg.n_macro, cfg.n_policy),
+        joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=transition_drivers(d, cfg)),
         joint_log_emission(np, p, d, cfg),
     )
