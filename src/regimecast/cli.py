@@ -155,6 +155,11 @@ def panel(
 _CONFIG_HELP = "TOML model configuration (default: models/default.toml)."
 
 
+DrawsOpt = Annotated[int | None, typer.Option("--draws", help="Override sampler.draws of the config.")]
+TuneOpt = Annotated[int | None, typer.Option("--tune", help="Override sampler.tune of the config.")]
+ChainsOpt = Annotated[int | None, typer.Option("--chains", help="Override sampler.chains of the config.")]
+
+
 def _sampler_overrides(draws, tune, chains) -> dict:
     return {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains}.items() if v is not None}
 
@@ -173,9 +178,9 @@ def fit(
         bool, typer.Option("--allow-unconverged", help="Exit 0 even if the convergence gate fails.")
     ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Fit the synthetic demo economy.")] = False,
-    draws: Annotated[int | None, typer.Option("--draws", help="Override [sampler] draws.")] = None,
-    tune: Annotated[int | None, typer.Option("--tune", help="Override [sampler] tune.")] = None,
-    chains: Annotated[int | None, typer.Option("--chains", help="Override [sampler] chains.")] = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
 ) -> None:
     """Fit the macro-regime x policy-state model and write a run directory."""
     from regimecast.config import load_config
@@ -221,9 +226,9 @@ def forecast(
         bool,
         typer.Option("--auto-data", help="Fetch into an empty store first; fall back to --demo when offline."),
     ] = False,
-    draws: Annotated[int | None, typer.Option("--draws", help="Override [sampler] draws.")] = None,
-    tune: Annotated[int | None, typer.Option("--tune", help="Override [sampler] tune.")] = None,
-    chains: Annotated[int | None, typer.Option("--chains", help="Override [sampler] chains.")] = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
 ) -> None:
     """Fit (or reuse --from-run), forecast the months ahead, and write events, fan charts and a report."""
     from rich.console import Console

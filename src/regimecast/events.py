@@ -567,6 +567,21 @@ def _check_forecast(forecast: xr.Dataset) -> tuple[int, np.ndarray]:
     return horizon.size, horizon
 
 
+#: Per-event summary fields (floats) that ``evaluate_events`` returns with dim ``event``.
+_SUMMARY_FIELDS: tuple[str, ...] = (
+    "median",
+    "q10",
+    "q90",
+    *(f"p_within_{k}m" for k in WITHIN_MONTHS),
+    "p_never",
+    "p_start",
+    "p_censored",
+    "at_least_months",
+    "p_at_least",
+    "threshold",
+)
+
+
 def evaluate_events(
     forecast: xr.Dataset,
     history: xr.Dataset,
@@ -615,28 +630,9 @@ def evaluate_events(
     within = [min(k, big_h) for k in WITHIN_MONTHS]
     qs = (0.5, 0.1, 0.9)
 
-    rows: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "first_month",
-            "start_month",
-            "duration_months",
-            "censored",
-            "probability",
-            "duration_probability",
-            "median",
-            "q10",
-            "q90",
-            "p_never",
-            "p_start",
-            "p_censored",
-            "at_least_months",
-            "p_at_least",
-            "threshold",
-            "n_occurred",
-            *(f"p_within_{k}m" for k in WITHIN_MONTHS),
-        )
-    }
+    per_path = ("first_month", "start_month", "duration_months", "censored", "probability",
+                "duration_probability", "n_occurred")
+    rows: dict[str, list[Any]] = {k: [] for k in (*per_path, *_SUMMARY_FIELDS)}
     nan_n = np.full(n, np.nan)
     nan_h = np.full(n_h, np.nan)
     for ev in events:
@@ -739,18 +735,7 @@ def evaluate_events(
         "q10_date": ((EVENT,), _to_dates(rows["q10"])),
         "q90_date": ((EVENT,), _to_dates(rows["q90"])),
     }
-    for key in (
-        "median",
-        "q10",
-        "q90",
-        *(f"p_within_{k}m" for k in WITHIN_MONTHS),
-        "p_never",
-        "p_start",
-        "p_censored",
-        "at_least_months",
-        "p_at_least",
-        "threshold",
-    ):
+    for key in _SUMMARY_FIELDS:
         data_vars[key] = ((EVENT,), np.asarray(rows[key], dtype=float))
     data_vars["n_occurred"] = ((EVENT,), np.asarray(rows["n_occurred"], dtype=np.int64))
 
