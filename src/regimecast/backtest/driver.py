@@ -1,0 +1,238 @@
+"""Run the quarterly forecast at every past origin, on Dask or in one process.
+
+Origins are grouped into *blocks* of consecutive origins.  A block starts with a fit at its first
+origin; every later origin of the block is reached by importance reweighting of that fit's draws
+(PSIS, k-hat gate, see :mod:`regimecast.backtest.reweight`), and refitted when the weights cannot be
+trusted.  Blocks are independent, so they are the unit of distribution: ``Client.map(run_block, ...)``
+over plain data (the settings as a dict, the store path, origin months); each worker reads the store
+itself, cut at each origin, compiles its own models and writes one result file per origin.
+
+``--refit always``: every origin is its own block.  ``every:N``: a block every N origins.
+``auto``: a block every ``AUTO_BLOCK`` origins (two years at quarterly origins), refits inside a block
+only when k-hat says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from regimecast.backtest.results import (
+    EVENT_TARGETS,
+    SERIES_TARGETS,
+    OriginResult,
+    done_origins,
+    probabilities_from_events,
+    write_origin,
+)
+from regimecast.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+AUTO_BLOCK = 8
+#: The events the backtest scores, by the model's state names.
+BACKTEST_EVENTS: tuple[dict[str, Any], ...] = (
+    {"name": "qe_start", "kind": "state_start", "state": "policy:QE"},
+    {"name": "first_cut", "kind": "state_start", "state": "policy:cutting"},
+    {"name": "first_hike", "kind": "state_start", "state": "policy:tightening"},
+)
+
+
+def origin_months(start: str, end: str, every: int = 3) -> list[str]:
+    """``start``, ``start + every``, ... up to ``end`` (inclusive), as ``YYYY-MM``."""
+    if every < 1:
+        raise ConfigError(f"--every must be >= 1 month, got {every}")
+    lo, hi = pd.Period(start, freq="M"), pd.Period(end, freq="M")
+    if hi < lo:
+        raise ConfigError(f"--end {end} is before --start {start}")
+    return [str(p) for p in pd.period_range(lo, hi, freq="M")[::every]]
+
+
+def parse_refit(text: str) -> tuple[str, int]:
+    """``auto`` | ``always`` | ``every:N`` -> (mode, block length)."""
+    if text == "auto":
+        return "auto", AUTO_BLOCK
+    if text == "always":
+        return "always", 1
+    if text.startswith("every:") and text[6:].isdigit() and int(text[6:]) >= 1:
+        return "every", int(text[6:])
+    raise ConfigError(f"--refit {text!r}: use auto, always or every:N (N >= 1)")
+
+
+def plan_blocks(origins: list[str], refit: str) -> list[list[str]]:
+    _, n = parse_refit(refit)
+    return [origins[i : i + n] for i in range(0, len(origins), n)]
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """Everything a worker needs, as plain data."""
+
+    config: dict[str, Any]
+    store: str
+    out: str
+    horizon: int = 24
+    seed: int = 1
+    refit: str = "auto"
+    fitter: str = "regimecast.backtest.driver:sample_fit"
+    khat_threshold: float = 0.7
+    min_ess: float = 100.0
+    max_draws: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(path: str) -> Callable:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass
+class FitAttempt:
+    fit: Any  # MacroFit
+    problems: list[str]
+    attempts: int = 1
+
+
+def sample_fit(config, panel: pd.DataFrame, seed: int) -> FitAttempt:
+    """The default fitter: sample the model; retry a failed gate with longer tuning and a new seed."""
+    from regimecast.results import MacroRegimeModel
+
+    retries = int(getattr(config.sampler, "retries", 1))
+    factor = float(getattr(config.sampler, "retry_tune_factor", 2.0))
+    cfg = config
+    for attempt in range(retries + 1):
+        fit = MacroRegimeModel(cfg).fit(panel, random_seed=seed + 1000 * attempt, progressbar=False)
+        problems = fit.convergence_problems()
+        if not problems:
+            return FitAttempt(fit, [], attempt + 1)
+        cfg = cfg.replace(sampler={"tune": int(cfg.sampler.tune * factor)})
+    return FitAttempt(fit, problems, retries + 1)
+
+
+def origin_seed(seed: int, origin: str) -> int:
+    p = pd.Period(origin, freq="M")
+    return int(seed) * 100_000 + p.year * 12 + p.month
+
+
+def _forecast_origin(fit, origin: str, spec: BacktestSpec) -> tuple[dict, dict, dict]:
+    from regimecast.events import evaluate_events, load_events
+    from regimecast.forecast import forecast, history_dataset
+
+    cfg = fit.config
+    fc = forecast(fit, horizon=spec.horizon, max_draws=spec.max_draws, random_seed=origin_seed(spec.seed, origin))
+    events = load_events(BACKTEST_EVENTS, macro_labels=cfg.model.macro_labels,
+                         policy_labels=cfg.model.policy_labels)
+    res = evaluate_events(fc, history_dataset(fit), events)
+    summary = {str(e): {f"p_within_{k}m": float(res[f"p_within_{k}m"].sel(event=e)) for k in (6, 12, 24)}
+               for e in res["event"].values}
+    ens = {}
+    for target, (col, months) in SERIES_TARGETS.items():
+        if col in fc and months <= spec.horizon:
+            ens[target] = fc[col].sel(horizon=months).values.astype(float)
+    panel = fit.panel
+    last = {col: float(panel[col].dropna().iloc[-1]) if col in panel and panel[col].notna().any() else float("nan")
+            for col, _ in SERIES_TARGETS.values()}
+    return probabilities_from_events(summary), ens, last
+
+
+def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
+    """Fit at the block's first origin, reweight (or refit) to the others; write one file per origin.
+
+    Origins already written are skipped (``--resume``), but the block's fits are redone so that the
+    reweighted origins after them get the same numbers as in an uninterrupted run.
+    """
+    from regimecast.backtest.reweight import reweight
+    from regimecast.config import config_from_dict
+    from regimecast.data import load_panel
+
+    cfg = config_from_dict(spec.config, source="backtest")
+    fitter = _load(spec.fitter)
+    out = Path(spec.out)
+    done = done_origins(out)
+    base = None
+    summaries = []
+    for origin in block:
+        t0 = time.perf_counter()
+        panel = load_panel(spec.store, as_of=origin)
+        res = OriginResult(origin=origin, method="refit", wall_seconds=0.0)
+        fit = None
+        if base is not None and spec.refit != "always":
+            fit, khat, ess = reweight(base, panel, random_seed=origin_seed(spec.seed, origin))
+            res.khat, res.ess = khat, ess
+            if (np.isfinite(khat) and khat > spec.khat_threshold) or ess < spec.min_ess:
+                fit = None
+            else:
+                res.method = "reweighted"
+        if fit is None:
+            attempt = fitter(cfg, panel, origin_seed(spec.seed, origin))
+            res.attempts, res.problems = attempt.attempts, list(attempt.problems)
+            res.gate_passed = not attempt.problems
+            base = fit = attempt.fit if not attempt.problems else None
+            if fit is None:
+                res.method = "failed"
+        if origin in done:
+            continue
+        if fit is not None:
+            res.prob, res.ensembles, res.last_obs = _forecast_origin(fit, origin, spec)
+        res.wall_seconds = time.perf_counter() - t0
+        write_origin(out, res)
+        summaries.append({"origin": origin, "method": res.method, "khat": res.khat, "ess": res.ess,
+                          "wall_seconds": res.wall_seconds})
+    return summaries
+
+
+def run_blocks(
+    spec: BacktestSpec,
+    blocks: list[list[str]],
+    *,
+    scheduler: str | None = "local",
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``blocks`` on a Dask cluster (``"local"`` or an address) or in this process (``None``)."""
+    out: list[dict[str, Any]] = []
+    total = sum(len(b) for b in blocks)
+    if scheduler is None:
+        for b in blocks:
+            out += run_block(spec, b)
+            if progress:
+                progress(len(out), total)
+        return out
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = client.map(run_block, [spec] * len(blocks), blocks, pure=False)
+        for fut in as_completed(futures):
+            out += fut.result()
+            if progress:
+                progress(len(out), total)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return out
+
+
+def pending_blocks(blocks: Iterable[list[str]], out: str | Path) -> list[list[str]]:
+    """Blocks that still have an origin without a result file."""
+    done = done_origins(Path(out))
+    return [b for b in blocks if any(o not in done for o in b)]
+
+
+__all__ = ["BACKTEST_EVENTS", "EVENT_TARGETS", "BacktestSpec", "origin_months", "plan_blocks", "run_block",
+           "run_blocks", "pending_blocks", "parse_refit", "sample_fit"]

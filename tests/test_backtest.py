@@ -1,0 +1,146 @@
+"""The backtest driver on a pinned posterior (no sampling): cuts, resume after a kill, Dask == one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from regimecast.backtest.driver import origin_months, parse_refit, plan_blocks
+from regimecast.backtest.results import read_origins
+from regimecast.backtest.run import run_backtest
+from regimecast.config import load_config
+from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
+
+TESTS = Path(__file__).resolve().parent
+FITTER = "backtest_fixtures:pinned_fitter"
+START, END = "2007-01", "2007-10"
+CFG = load_config().replace(model={"start": "1995-01"}, forecast={"max_draws": 30})
+FORECAST_COLS = ("p_", "cpi_yoy_12m_q", "policy_rate_12m_q", "smallcap_volume_12m_q", "method", "khat", "ess")
+
+
+@pytest.fixture(autouse=True)
+def _fixtures_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+
+
+def _run(store, out, **kw):
+    args = dict(store=store, out=out, start=START, end=END, every=3, refit="every:2", scheduler=None,
+                fitter=FITTER, seed=3)
+    args.update(kw)
+    return run_backtest(CFG, **args)
+
+
+def _forecast_part(df: pd.DataFrame) -> pd.DataFrame:
+    return df[[c for c in df.columns if c == "origin" or c.startswith(FORECAST_COLS)]]
+
+
+@pytest.fixture(scope="module")
+def clean(data_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bt") / "clean"
+    sys.path.insert(0, str(TESTS))
+    return _run(data_store, out)
+
+
+def test_origins_blocks_and_refit_modes():
+    assert origin_months("2007-01", "2008-01", 3) == ["2007-01", "2007-04", "2007-07", "2007-10", "2008-01"]
+    assert plan_blocks(["a", "b", "c"], "every:2") == [["a", "b"], ["c"]]
+    assert plan_blocks(["a", "b"], "always") == [["a"], ["b"]]
+    assert parse_refit("auto")[0] == "auto"
+    for bad in ("sometimes", "every:0", "every:x"):
+        with pytest.raises(ConfigError, match="--refit"):
+            parse_refit(bad)
+    with pytest.raises(ConfigError, match="before"):
+        origin_months("2008-01", "2007-01")
+
+
+def test_outputs_open_and_hold_every_origin(clean):
+    out = clean.out
+    assert list(clean.origins["origin"]) == ["2007-01", "2007-04", "2007-07", "2007-10"]
+    assert set(clean.origins["method"]) <= {"refit", "reweighted"}
+    first_of_block = clean.origins.set_index("origin").loc[["2007-01", "2007-07"], "method"]
+    assert (first_of_block == "refit").all()
+    for name in ("timeline.png", "pit_cpi_yoy.png", "reliability_qe_start_12m.png"):
+        img = mpimg.imread(out / name)
+        assert img.ndim == 3 and img.shape[0] > 100
+    html = (out / "report.html").read_text()
+    assert "<h2>Scores</h2>" in html and html.count("data:image/png;base64,") >= 3
+    md = (out / "report.md").read_text()
+    assert "## Scores" in md and "## Limitations" in md
+    scores = pd.read_csv(out / "scores.csv")
+    model = scores[(scores.target == "qe_start_12m") & (scores.score == "brier") & (scores.forecaster == "model")]
+    o = clean.origins
+    expected = np.mean((o["p_qe_start_12m"] - o["y_qe_start_12m"]) ** 2)
+    assert model["mean"].iloc[0] == pytest.approx(expected)
+    # the realised outcome comes from the chronology: QE1 was announced in 2008-11
+    assert o.set_index("origin").loc["2007-01", "y_qe_start_24m"] == 1.0
+
+
+def test_existing_directory_is_not_overwritten(clean, data_store):
+    with pytest.raises(RunExistsError, match="--resume"):
+        _run(data_store, clean.out)
+    with pytest.raises(RunMismatchError, match="other settings"):
+        _run(data_store, clean.out, resume=True, seed=4)
+
+
+def _poison(src: Path, dst: Path, after: str) -> None:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("raw"))
+    cut = pd.Timestamp(after) + pd.offsets.MonthEnd(0)
+    for f in list(dst.glob("fred/*.csv")) + list(dst.glob("yahoo/*.csv")):
+        df = pd.read_csv(f, dtype=str)
+        dates = pd.to_datetime(df.iloc[:, 0], errors="coerce")
+        late = dates > cut
+        value = "1" if f.stem == "USREC" else "1000000000"  # an indicator stays 0/1, just wrong
+        for col in df.columns[1:]:
+            df.loc[late & df[col].notna() & (df[col] != ""), col] = value
+        df.to_csv(f, index=False)
+
+
+def test_no_look_ahead_poisoned_future_changes_nothing(clean, data_store, tmp_path):
+    store = tmp_path / "poisoned"
+    _poison(data_store, store, END)
+    poisoned = _run(store, tmp_path / "out", end=END)
+    pd.testing.assert_frame_equal(_forecast_part(poisoned.origins), _forecast_part(clean.origins))
+
+
+def test_resume_after_kill_equals_uninterrupted(clean, data_store, tmp_path):
+    out = tmp_path / "killed"
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from regimecast.config import load_config\n"
+        "from regimecast.backtest.run import run_backtest\n"
+        "cfg = load_config().replace(model={'start': '1995-01'}, forecast={'max_draws': 30})\n"
+        "run_backtest(cfg, store=%r, out=%r, start=%r, end=%r, every=3, refit='every:2',\n"
+        "             scheduler=None, fitter=%r, seed=3)\n"
+    ) % (str(TESTS), str(data_store), str(out), START, END, FITTER)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list((out / "origins").glob("*.json"))) < 1:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = {p.stem for p in (out / "origins").glob("*.json")}
+    assert 1 <= len(written) < 4, written
+    assert not any(p.name.endswith(".tmp") for p in (out / "origins").iterdir() if p.name.startswith("2"))
+    resumed = _run(data_store, out, resume=True)
+    pd.testing.assert_frame_equal(_forecast_part(resumed.origins), _forecast_part(clean.origins))
+
+
+def test_dask_cluster_gives_the_same_numbers(clean, data_store, tmp_path):
+    dask = _run(data_store, tmp_path / "dask", scheduler="local", workers=2)
+    pd.testing.assert_frame_equal(_forecast_part(dask.origins), _forecast_part(clean.origins))
+    first = json.loads((tmp_path / "dask" / "origins" / "2007-01.json").read_text())
+    assert first["method"] == "refit" and 0.0 <= first["prob"]["qe_start_12m"] <= 1.0
+    df, ens = read_origins(tmp_path / "dask")
+    assert ens["2007-04"]["cpi_yoy_12m"].shape == (30,)
