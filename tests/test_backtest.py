@@ -117,13 +117,13 @@ def test_no_look_ahead_poisoned_future_changes_nothing(clean, data_store, tmp_pa
 def test_resume_after_kill_equals_uninterrupted(clean, data_store, tmp_path):
     out = tmp_path / "killed"
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
         "from regimecast.config import load_config\n"
         "from regimecast.backtest.run import run_backtest\n"
         "cfg = load_config().replace(model={'start': '1995-01'}, forecast={'max_draws': 30})\n"
-        "run_backtest(cfg, store=%r, out=%r, start=%r, end=%r, every=3, refit='every:2',\n"
-        "             scheduler=None, fitter=%r, seed=3)\n"
-    ) % (str(TESTS), str(data_store), str(out), START, END, FITTER)
+        f"run_backtest(cfg, store={str(data_store)!r}, out={str(out)!r}, start={START!r}, end={END!r},\n"
+        f"             every=3, refit='every:2', scheduler=None, fitter={FITTER!r}, seed=3)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while time.time() < deadline and len(list((out / "origins").glob("*.json"))) < 1:
@@ -144,3 +144,36 @@ def test_dask_cluster_gives_the_same_numbers(clean, data_store, tmp_path):
     assert first["method"] == "refit" and 0.0 <= first["prob"]["qe_start_12m"] <= 1.0
     df, ens = read_origins(tmp_path / "dask")
     assert ens["2007-04"]["cpi_yoy_12m"].shape == (30,)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--start", "2007-01", "--end", "2006-01"], 2, "before --start"),
+        (["--start", "2007-01", "--end", "2008-01", "--refit", "sometimes"], 2, "--refit"),
+        (["--start", "2007-13", "--end", "2008-01"], 2, "YYYY-MM"),
+    ],
+)
+def test_cli_errors_are_one_line_and_write_nothing(tmp_path, data_store, args, code, needle):
+    out = tmp_path / "bt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "regimecast.cli", "backtest", *args, "--out", str(out), "--data", str(data_store)],
+        capture_output=True, text=True, timeout=300,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+    assert not out.exists()
+
+
+def test_cli_refuses_an_existing_backtest(clean, data_store):
+    proc = subprocess.run(
+        [sys.executable, "-m", "regimecast.cli", "backtest", "--start", START, "--end", END,
+         "--out", str(clean.out), "--data", str(data_store)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 5
+    assert proc.stderr.strip().splitlines() == [
+        f"error: backtest directory {clean.out} already exists; pass --resume to continue it, "
+        "--force to start again, or choose another --out"
+    ]

@@ -266,6 +266,55 @@ def forecast(
     typer.echo(f"report: {outcome.run_dir / 'report.html'} (and report.md, events.csv, fan_*.png)")
 
 
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option("--start", help="First origin, YYYY-MM.")],
+    end: Annotated[str, typer.Option("--end", help="Last origin, YYYY-MM.")],
+    out: Annotated[str, typer.Option("--out", help="Backtest directory (origins/, scores, report).")],
+    config: Annotated[str | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
+    data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
+    every: Annotated[int, typer.Option("--every", help="Months between origins.")] = 3,
+    horizon: Annotated[int, typer.Option("--horizon", help="Months ahead at each origin.")] = 24,
+    refit: Annotated[str, typer.Option("--refit", help="auto | always | every:N")] = "auto",
+    scheduler: Annotated[
+        str, typer.Option("--scheduler", help="local (a LocalCluster), none (this process) or tcp://host:port.")
+    ] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes of the local cluster.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted backtest.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete an existing backtest and start again.")] = False,
+) -> None:
+    """Real-time forecasts at past origins, scored against what happened and against baselines."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from regimecast.backtest.run import run_backtest
+    from regimecast.config import load_config
+    from regimecast.data import resolve_store
+
+    cfg = load_config(config)
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("origins", total=None)
+
+    def progress(i: int, n: int) -> None:  # the bar starts with the first origin, after every check
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=i, total=n)
+
+    try:
+        outcome = run_backtest(
+            cfg, store=resolve_store(data), out=out, start=start, end=end, every=every, horizon=horizon,
+            refit=refit, scheduler=None if scheduler == "none" else scheduler, workers=workers, seed=seed,
+            resume=resume, force=force, progress=progress,
+        )
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    methods = outcome.origins["method"].value_counts().to_dict()
+    typer.echo(f"{len(outcome.origins)} origins: " + ", ".join(f"{n} {m}" for m, n in sorted(methods.items())))
+    typer.echo(f"report: {outcome.out / 'report.html'} (and origins.csv, scores.csv, timeline.png)")
+
+
 def _ensure_data(data: str | None, console) -> bool:
     """True when the store holds data (fetching into it when empty); False when none is reachable."""
     from regimecast.data import fetch as fetch_data

@@ -50,10 +50,18 @@ def origin_months(start: str, end: str, every: int = 3) -> list[str]:
     """``start``, ``start + every``, ... up to ``end`` (inclusive), as ``YYYY-MM``."""
     if every < 1:
         raise ConfigError(f"--every must be >= 1 month, got {every}")
-    lo, hi = pd.Period(start, freq="M"), pd.Period(end, freq="M")
+    lo, hi = _month(start, "--start"), _month(end, "--end")
     if hi < lo:
         raise ConfigError(f"--end {end} is before --start {start}")
     return [str(p) for p in pd.period_range(lo, hi, freq="M")[::every]]
+
+
+def _month(text: str, flag: str) -> pd.Period:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(text)):
+        raise ConfigError(f"{flag} {text!r} is not a month: write YYYY-MM, e.g. 2008-06")
+    return pd.Period(text, freq="M")
 
 
 def parse_refit(text: str) -> tuple[str, int]:
