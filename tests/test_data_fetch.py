@@ -604,3 +604,38 @@ def test_reader_waits_for_a_commit_in_progress(fetched: Path, tmp_path: Path) ->
         assert reader.is_alive() and not done
     reader.join(10)
     assert len(done) == 1 and done[0].notna().sum() > 100
+
+
+def test_commit_failing_on_a_file_is_finished_by_the_next_read(
+    fetched: Path, server: _Server, faults: dict[str, str], tmp_path: Path
+) -> None:
+    """A real OSError on the third file's rename: readers refuse the half-switch until it is done."""
+    store = tmp_path / "store"
+    server.cut = 40
+    fetch(store, KILL_SERIES[:2], fred_base=server.fred)
+    old = _visible(store)
+    obstacle = store / "yahoo" / "IWM.csv"  # a non-empty folder: renaming a file onto it fails
+    (obstacle / "x").mkdir(parents=True)
+    server.cut = 0
+    with pytest.raises(FetchError, match="next fetch or read of the store completes"):
+        fetch(store, KILL_SERIES, fred_base=server.fred, yahoo_base=server.yahoo)
+    assert (store / "fred" / "CPIAUCSL.csv").read_bytes() == (
+        fetched / "fred/CPIAUCSL.csv"
+    ).read_bytes()
+    assert (
+        hashlib.sha256((store / "manifest.json").read_bytes()).hexdigest() == old["manifest.json"]
+    )
+    with pytest.raises(DataError, match=r"interrupted commit .*`regimecast fetch --data "):
+        read_store(store, KILL_SERIES[:2])
+    with pytest.raises(DataError, match="interrupted commit"):
+        load_panel(store)
+    obstacle.joinpath("x").rmdir()
+    obstacle.rmdir()
+    got = read_store(store, KILL_SERIES)
+    pd.testing.assert_series_equal(got["IWM"], read_series(fetched, "IWM"))
+    manifest = json.loads((store / "manifest.json").read_text())["files"]
+    assert set(manifest) == set(KILL_FILES)
+    for rel in KILL_FILES:
+        assert (store / rel).read_bytes() == (fetched / rel).read_bytes(), rel
+        assert manifest[rel]["sha256"] == hashlib.sha256((store / rel).read_bytes()).hexdigest()
+    assert [p.name for p in store.iterdir() if p.name.startswith(".commit")] == []
