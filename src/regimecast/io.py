@@ -245,8 +245,11 @@ def _read_journal(root: Path) -> dict[str, Any]:
     ok = isinstance(stage, str) and stage.startswith(STAGE_PREFIX) and "/" not in stage
     if not ok or not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise DataError(f"commit journal {path} has no valid 'stage' and 'files'")
-    for rel in files:
-        _check_rel(rel)
+    try:
+        for rel in files:
+            _check_rel(rel)
+    except ValueError as err:
+        raise DataError(f"commit journal {path} names a file outside the folder: {err}") from None
     return journal
 
 
