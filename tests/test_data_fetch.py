@@ -541,7 +541,7 @@ def _vintage(store: Path, old: dict[str, str], new: dict[str, str]) -> str:
 
 @pytest.mark.parametrize(
     ("kill_at", "recover_by"),
-    [(0, "fetch"), (1, "load_panel"), (2, "fetch"), (3, "read_store"), (4, "load_panel")],
+    [(0, "fetch"), (1, "load_panel"), (2, "failed-fetch"), (3, "read_store"), (4, "load_panel")],
     ids=["before-commit", "after-1-file", "after-2-files", "after-3-files", "after-manifest"],
 )
 def test_fetch_killed_between_files_never_mixes_vintages(
@@ -577,6 +577,10 @@ def test_fetch_killed_between_files_never_mixes_vintages(
     if recover_by == "fetch":
         written = fetch(store, ["TB3MS"], fred_base=server.fred)
         assert list(written) == ["fred/TB3MS.csv"]
+    elif recover_by == "failed-fetch":  # even a fetch that fails finishes the earlier commit
+        faults["TB3MS"] = "404"
+        with pytest.raises(FetchError, match="HTTP 404"):
+            fetch(store, ["TB3MS"], fred_base=server.fred)
     elif recover_by == "read_store":
         got = read_store(store, KILL_SERIES)
         pd.testing.assert_series_equal(got["GS10"], read_series(fetched, "GS10"))

@@ -184,13 +184,14 @@ def staged_files(root: str | os.PathLike[str]) -> Iterator[Path]:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     stage = _new_dir(root, STAGE_PREFIX, "")
-    fd = os.open(stage, os.O_RDONLY)
+    fd = os.open(stage, os.O_RDONLY) if fcntl is not None else -1
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield stage
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         if _read_journal(root).get("stage") != stage.name:
             shutil.rmtree(stage, ignore_errors=True)
 

@@ -234,9 +234,12 @@ def fetch(
     """
     root = resolve_store(store)
     specs = _requested(series)
-    read_manifest(root)  # a corrupt manifest is reported before anything is downloaded
     now = int(time.time())
     try:
+        if pending_commit(root):  # an earlier fetch was interrupted mid-commit: finish it first
+            with folder_lock(root, exclusive=True):
+                recover(root, clean=False)
+        read_manifest(root)  # a corrupt manifest is reported before anything is downloaded
         with staged_files(root) as stage:
             written: dict[str, dict[str, Any]] = {}
             for spec in specs:
