@@ -151,7 +151,13 @@ def folder_lock(folder: str | os.PathLike[str], *, exclusive: bool) -> Iterator[
     if fcntl is None:  # pragma: no cover - Windows
         yield
         return
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except PermissionError:
+        if exclusive:
+            raise
+        yield  # a folder we may read files in but not list: read unlocked, as before
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
@@ -192,7 +198,11 @@ def staged_files(root: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if fd >= 0:
             os.close(fd)
-        if _read_journal(root).get("stage") != stage.name:
+        try:
+            named = _read_journal(root).get("stage") == stage.name
+        except DataError:  # an unreadable journal might name this stage: keep it
+            named = True
+        if not named:
             shutil.rmtree(stage, ignore_errors=True)
 
 
