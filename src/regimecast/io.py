@@ -189,11 +189,12 @@ def staged_files(root: str | os.PathLike[str]) -> Iterator[Path]:
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    stage = _new_dir(root, STAGE_PREFIX, "")
-    fd = os.open(stage, os.O_RDONLY) if fcntl is not None else -1
-    try:
+    with folder_lock(root, exclusive=False):  # no recover() between mkdir and the stage's lock
+        stage = _new_dir(root, STAGE_PREFIX, "")
+        fd = os.open(stage, os.O_RDONLY) if fcntl is not None else -1
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
         yield stage
     finally:
         if fd >= 0:
