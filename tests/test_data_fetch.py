@@ -12,7 +12,10 @@ import calendar
 import csv
 import hashlib
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -25,18 +28,23 @@ import pandas as pd
 import pytest
 
 from regimecast.cli import main
-from regimecast.data import data_vintage, fetch, load_panel, read_yahoo
+from regimecast.data import data_vintage, fetch, load_panel, read_series, read_yahoo
 from regimecast.data.fetch import yahoo_chart_to_csv
-from regimecast.data.sources import SERIES
-from regimecast.errors import FetchError
+from regimecast.data.sources import SERIES, read_store
+from regimecast.errors import DataError, FetchError
+from regimecast.io import folder_lock
 
 GMT_OFFSET = -18000  # New York, winter
 
 
-def _chart_json(path: Path, symbol: str) -> bytes:
-    """A Yahoo v8 chart response for the daily bars in ``path`` (timestamps at 09:30 local)."""
+def _chart_json(path: Path, symbol: str, cut: int = 0) -> bytes:
+    """A Yahoo v8 chart response for the daily bars in ``path`` (timestamps at 09:30 local).
+
+    ``cut`` drops that many of the last bars (an older vintage of the same series).
+    """
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
+    rows = rows[: len(rows) - cut]
 
     def num(x: str) -> float | None:
         return None if x in ("", "null") else float(x)
@@ -106,14 +114,15 @@ class _Handler(BaseHTTPRequestHandler):
             path = srv.store / "fred" / f"{name}.csv"
             if not path.is_file():
                 return self._send(404, b"Not Found", "text/plain")
-            return self._send(200, path.read_bytes(), "text/csv")
+            lines = path.read_bytes().splitlines(keepends=True)
+            return self._send(200, b"".join(lines[: len(lines) - srv.cut]), "text/csv")
         path = srv.store / "yahoo" / f"{name.lstrip('^')}.csv"
         if not path.is_file():
             body = json.dumps({"chart": {"result": None, "error": {"code": "Not Found"}}})
             return self._send(404, body.encode(), "application/json")
-        if name not in srv.json_cache:
-            srv.json_cache[name] = _chart_json(path, name)
-        self._send(200, srv.json_cache[name], "application/json")
+        if (name, srv.cut) not in srv.json_cache:
+            srv.json_cache[name, srv.cut] = _chart_json(path, name, srv.cut)
+        self._send(200, srv.json_cache[name, srv.cut], "application/json")
 
 
 class _Server(ThreadingHTTPServer):
@@ -125,7 +134,13 @@ class _Server(ThreadingHTTPServer):
         self.faults: dict[str, str] = {}
         self.requests: list[str] = []
         self.user_agents: list[str] = []
-        self.json_cache: dict[str, bytes] = {}
+        self.json_cache: dict[tuple[str, int], bytes] = {}
+        self.cut = 0  # serve every series without its last `cut` rows: an older vintage
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet when a client hangs up early (the size limit stops reading mid-body)."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     @property
     def fred(self) -> str:
@@ -149,8 +164,10 @@ def server(data_store: Path) -> Iterator[_Server]:
 @pytest.fixture
 def faults(server: _Server) -> Iterator[dict[str, str]]:
     server.faults.clear()
+    server.cut = 0
     yield server.faults
     server.faults.clear()
+    server.cut = 0
 
 
 @pytest.fixture(scope="module")
@@ -369,3 +386,260 @@ def test_yahoo_chart_conversion_rules() -> None:
         yahoo_chart_to_csv(b'{"chart": {"result": null, "error": {"code": "Not Found"}}}', "X")
     with pytest.raises(FetchError, match="without timestamps"):
         yahoo_chart_to_csv(b'{"chart": {"result": [{"indicators": {}}], "error": null}}', "X")
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 12: the size limit, a corrupt manifest, merging manifests, a series requested twice
+# --------------------------------------------------------------------------------------------------
+def _copy_store(src: Path, dst: Path) -> Path:
+    for rel in _snapshot(src):
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).write_bytes((src / rel).read_bytes())
+    return dst
+
+
+def _requests_for(server: _Server, name: str, since: int) -> int:
+    return sum(
+        1
+        for r in server.requests[since:]
+        if r.endswith(f"id={name}") or f"/chart/{urllib.parse.quote(name, safe='')}?" in r
+    )
+
+
+def test_size_limit_is_exact(
+    fetched: Path, server: _Server, faults: dict[str, str], tmp_path: Path
+) -> None:
+    """A body of exactly ``max_bytes`` is accepted; one byte more is refused, store unchanged."""
+    size = len((fetched / "fred" / "GS10.csv").read_bytes())
+    store = _copy_store(fetched, tmp_path / "store")
+    server.cut = 2  # a different vintage, so a wrongly accepted download would show
+    new_size = size - sum(
+        len(x) for x in (fetched / "fred" / "GS10.csv").read_bytes().splitlines(True)[-2:]
+    )
+    before = _snapshot(store)
+    with pytest.raises(FetchError, match=f"larger than {new_size - 1} bytes; refused"):
+        fetch(store, ["GS10"], fred_base=server.fred, max_bytes=new_size - 1)
+    assert _snapshot(store) == before
+    written = fetch(store, ["GS10"], fred_base=server.fred, max_bytes=new_size)
+    assert written["fred/GS10.csv"]["sha256"] != before["fred/GS10.csv"]
+    assert len((store / "fred" / "GS10.csv").read_bytes()) == new_size
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{not json", "is not valid JSON"), ('{"files": []}', "has no 'files' table")],
+    ids=["not-json", "files-not-a-table"],
+)
+def test_corrupt_manifest_stops_fetch_before_anything_changes(
+    fetched: Path,
+    server: _Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    message: str,
+) -> None:
+    store = _copy_store(fetched, tmp_path / "store")
+    (store / "manifest.json").write_text(text)
+    server.cut = 3  # the download would change GS10 if it were committed
+    before, n = _snapshot(store), len(server.requests)
+    with pytest.raises(DataError, match=message):
+        fetch(store, ["GS10"], fred_base=server.fred)
+    assert _snapshot(store) == before
+    assert len(server.requests) == n  # refused before downloading
+    monkeypatch.setenv("REGIMECAST_FRED_URL", server.fred)
+    code = main(["fetch", "--data", str(store), "--series", "GS10"])
+    err = capsys.readouterr().err.strip()
+    assert code == DataError.exit_code == 2
+    assert len(err.splitlines()) == 1 and "manifest.json" in err and "delete it" in err
+    assert _snapshot(store) == before
+    server.cut = 0
+
+
+def test_second_fetch_merges_into_manifest(
+    server: _Server, faults: dict[str, str], tmp_path: Path
+) -> None:
+    fetch(tmp_path, ["GS10"], fred_base=server.fred)
+    first = json.loads((tmp_path / "manifest.json").read_text())["files"]
+    assert set(first) == {"fred/GS10.csv"}
+    fetch(tmp_path, ["USREC", "^RUT"], fred_base=server.fred, yahoo_base=server.yahoo)
+    second = json.loads((tmp_path / "manifest.json").read_text())["files"]
+    assert set(second) == {"fred/GS10.csv", "fred/USREC.csv", "yahoo/RUT.csv"}
+    assert second["fred/GS10.csv"] == first["fred/GS10.csv"]  # kept as it was, not re-stamped
+    server.cut = 5  # GS10 again, an older vintage: only its entry changes
+    fetch(tmp_path, ["GS10"], fred_base=server.fred)
+    third = json.loads((tmp_path / "manifest.json").read_text())["files"]
+    assert set(third) == set(second)
+    assert third["fred/USREC.csv"] == second["fred/USREC.csv"]
+    assert third["yahoo/RUT.csv"] == second["yahoo/RUT.csv"]
+    gs10 = (tmp_path / "fred" / "GS10.csv").read_bytes()
+    assert third["fred/GS10.csv"]["sha256"] == hashlib.sha256(gs10).hexdigest()
+    assert third["fred/GS10.csv"]["rows"] == first["fred/GS10.csv"]["rows"] - 5
+    assert data_vintage(tmp_path)["files"] == third
+
+
+def test_series_requested_twice_is_fetched_once(server: _Server, tmp_path: Path) -> None:
+    n = len(server.requests)
+    written = fetch(
+        tmp_path,
+        ["GS10", "gs10,^RUT", "RUT"],
+        fred_base=server.fred,
+        yahoo_base=server.yahoo,
+    )
+    assert list(written) == ["fred/GS10.csv", "yahoo/RUT.csv"]
+    assert _requests_for(server, "GS10", n) == 1
+    assert _requests_for(server, "^RUT", n) == 1
+    assert len(server.requests) == n + 2
+    assert sorted(_snapshot(tmp_path)) == ["fred/GS10.csv", "manifest.json", "yahoo/RUT.csv"]
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 8: the store switches vintage as a whole, even when a fetch is killed between files
+# --------------------------------------------------------------------------------------------------
+KILLER = """
+import os, signal, sys
+from regimecast.data import fetch
+
+store, fred, yahoo, kill_at, series = sys.argv[1:6]
+kill_at = int(kill_at)
+real_replace, moved = os.replace, [0]
+
+
+def replace(src, dst):
+    if kill_at == 0 and str(dst).endswith(".commit-journal.json"):
+        os.kill(os.getpid(), signal.SIGKILL)  # just before the commit point
+    real_replace(src, dst)
+    if ".commit-stage-" in str(src):  # one file committed into the store
+        moved[0] += 1
+        if moved[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+os.replace = replace
+fetch(store, series.split(","), fred_base=fred, yahoo_base=yahoo, timeout=10)
+print("not killed")
+"""
+
+KILL_SERIES = ("CPIAUCSL", "GS10", "IWM")  # committed in this order, then manifest.json
+KILL_FILES = ("fred/CPIAUCSL.csv", "fred/GS10.csv", "yahoo/IWM.csv")
+
+
+def _visible(store: Path) -> dict[str, str]:
+    """The store as a reader sees it: files outside the hidden commit machinery."""
+    return {k: v for k, v in _snapshot(store).items() if not k.startswith(".commit-")}
+
+
+def _vintage(store: Path, old: dict[str, str], new: dict[str, str]) -> str:
+    """'old' or 'new' when every data file and the manifest belong to one vintage, else 'mixed'."""
+    now = _visible(store)
+    if now == old:
+        return "old"
+    if now == new:
+        return "new"
+    return "mixed"
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "recover_by"),
+    [(0, "fetch"), (1, "load_panel"), (2, "failed-fetch"), (3, "read_store"), (4, "load_panel")],
+    ids=["before-commit", "after-1-file", "after-2-files", "after-3-files", "after-manifest"],
+)
+def test_fetch_killed_between_files_never_mixes_vintages(
+    fetched: Path,
+    server: _Server,
+    faults: dict[str, str],
+    tmp_path: Path,
+    kill_at: int,
+    recover_by: str,
+) -> None:
+    """Kill a real fetch process at each step of its commit; readers see one vintage only."""
+    # the old vintage: the full store, then the three series 40 rows shorter
+    store = _copy_store(fetched, tmp_path / "store")
+    server.cut = 40
+    fetch(store, KILL_SERIES, fred_base=server.fred, yahoo_base=server.yahoo)
+    old = _visible(store)
+    # the new vintage is the full series again, as in `fetched` (manifest entries re-stamped)
+    server.cut = 0
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    args = [str(store), server.fred, server.yahoo, str(kill_at), ",".join(KILL_SERIES)]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    on_disk = {
+        rel: (store / rel).read_bytes() == (fetched / rel).read_bytes() for rel in KILL_FILES
+    }
+    assert on_disk == {rel: i < kill_at for i, rel in enumerate(KILL_FILES)}
+    assert (store / ".commit-journal.json").exists() == (kill_at > 0)
+    if 0 < kill_at < 4:
+        assert _vintage(store, old, {}) == "mixed"  # the raw files do mix: the journal must act
+    if recover_by == "fetch":
+        written = fetch(store, ["TB3MS"], fred_base=server.fred)
+        assert list(written) == ["fred/TB3MS.csv"]
+    elif recover_by == "failed-fetch":  # even a fetch that fails finishes the earlier commit
+        faults["TB3MS"] = "404"
+        with pytest.raises(FetchError, match="HTTP 404"):
+            fetch(store, ["TB3MS"], fred_base=server.fred)
+    elif recover_by == "read_store":
+        got = read_store(store, KILL_SERIES)
+        pd.testing.assert_series_equal(got["GS10"], read_series(fetched, "GS10"))
+    else:
+        pd.testing.assert_frame_equal(load_panel(store), load_panel(fetched), check_freq=False)
+    files = {rel: (store / rel).read_bytes() for rel in KILL_FILES}
+    want_new = kill_at > 0  # before the commit point the old vintage stays
+    for rel in KILL_FILES:
+        assert (files[rel] == (fetched / rel).read_bytes()) == want_new, rel
+        assert (hashlib.sha256(files[rel]).hexdigest() == old[rel]) == (not want_new), rel
+    manifest = json.loads((store / "manifest.json").read_text())["files"]
+    for rel in KILL_FILES:  # the manifest describes exactly the files in place
+        assert manifest[rel]["sha256"] == hashlib.sha256(files[rel]).hexdigest(), rel
+    assert [p.name for p in store.iterdir() if p.name.startswith(".commit")] == []
+
+
+def test_reader_waits_for_a_commit_in_progress(fetched: Path, tmp_path: Path) -> None:
+    """While a commit holds the store's lock, read_series blocks instead of reading a half-switch."""
+    store = _copy_store(fetched, tmp_path / "store")
+    done: list[pd.Series] = []
+    with folder_lock(store, exclusive=True):
+        reader = threading.Thread(target=lambda: done.append(read_series(store, "GS10")))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not done
+    reader.join(10)
+    assert len(done) == 1 and done[0].notna().sum() > 100
+
+
+def test_commit_failing_on_a_file_is_finished_by_the_next_read(
+    fetched: Path, server: _Server, faults: dict[str, str], tmp_path: Path
+) -> None:
+    """A real OSError on the third file's rename: readers refuse the half-switch until it is done."""
+    store = tmp_path / "store"
+    server.cut = 40
+    fetch(store, KILL_SERIES[:2], fred_base=server.fred)
+    old = _visible(store)
+    obstacle = store / "yahoo" / "IWM.csv"  # a non-empty folder: renaming a file onto it fails
+    (obstacle / "x").mkdir(parents=True)
+    server.cut = 0
+    with pytest.raises(FetchError, match="next fetch or read of the store completes"):
+        fetch(store, KILL_SERIES, fred_base=server.fred, yahoo_base=server.yahoo)
+    assert (store / "fred" / "CPIAUCSL.csv").read_bytes() == (
+        fetched / "fred/CPIAUCSL.csv"
+    ).read_bytes()
+    assert (
+        hashlib.sha256((store / "manifest.json").read_bytes()).hexdigest() == old["manifest.json"]
+    )
+    with pytest.raises(DataError, match=r"interrupted commit .*`regimecast fetch --data "):
+        read_store(store, KILL_SERIES[:2])
+    with pytest.raises(DataError, match="interrupted commit"):
+        load_panel(store)
+    obstacle.joinpath("x").rmdir()
+    obstacle.rmdir()
+    got = read_store(store, KILL_SERIES)
+    pd.testing.assert_series_equal(got["IWM"], read_series(fetched, "IWM"))
+    manifest = json.loads((store / "manifest.json").read_text())["files"]
+    assert set(manifest) == set(KILL_FILES)
+    for rel in KILL_FILES:
+        assert (store / rel).read_bytes() == (fetched / rel).read_bytes(), rel
+        assert manifest[rel]["sha256"] == hashlib.sha256((store / rel).read_bytes()).hexdigest()
+    assert [p.name for p in store.iterdir() if p.name.startswith(".commit")] == []

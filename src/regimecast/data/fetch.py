@@ -8,20 +8,22 @@
   share volume) in ``<store>/yahoo/<TICKER>.csv``; ``^RUT`` is stored as ``RUT.csv``.
 
 Every download is validated with the same readers the panel uses before anything is replaced; the
-whole fetch is staged first and committed only if every series downloaded and validated, so a
-failure (network error, HTTP error, HTML or garbage body) leaves the store exactly as it was.
-``<store>/manifest.json`` records, per file, the source URL, the UTC download time, the SHA-256,
-the number of rows and the last observation.
+whole fetch is staged in ``<store>/.commit-stage-*/`` and committed only if every series downloaded
+and validated, so a failure (network error, HTTP error, HTML or garbage body, a body over the size
+limit) leaves the store exactly as it was.  The commit moves the files and the manifest together
+through a journal (:func:`regimecast.io.commit_files`): a fetch killed mid-commit leaves
+``<store>/.commit-journal.json``, and the next fetch or read of the store completes it, so no reader
+ever sees a store mixing two vintages.  ``<store>/manifest.json`` records, per file, the source
+URL, the UTC download time, the SHA-256, the number of rows and the last observation; a fetch of
+some series keeps the other files' entries.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import math
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -32,9 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from regimecast import __version__
-from regimecast.data.sources import SERIES, SeriesSpec, file_info, lookup, resolve_store
+from regimecast.data.sources import (
+    SERIES,
+    SeriesSpec,
+    file_info,
+    lookup,
+    reading_store,
+    resolve_store,
+)
 from regimecast.errors import DataError, FetchError
-from regimecast.io import atomic_path, sha256_file
+from regimecast.io import (
+    commit_files,
+    folder_lock,
+    pending_commit,
+    recover,
+    sha256_file,
+    staged_files,
+)
 
 DEFAULT_FRED_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 DEFAULT_YAHOO_URL = "https://query1.finance.yahoo.com/v8/finance/chart"
@@ -61,13 +77,18 @@ def yahoo_url(ticker: str, base: str | None = None, *, now: int | None = None) -
     return f"{base}/{urllib.parse.quote(ticker, safe='')}?period1=0&period2={now}&interval=1d"
 
 
-def download(url: str, *, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> bytes:
-    """GET ``url`` with a timeout and a User-Agent; any failure is a :class:`FetchError`."""
+def download(
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, what: str = "", max_bytes: int = MAX_BYTES
+) -> bytes:
+    """GET ``url`` with a timeout and a User-Agent; any failure is a :class:`FetchError`.
+
+    A body longer than ``max_bytes`` is refused (only ``max_bytes + 1`` bytes are ever read).
+    """
     label = f"{what} " if what else ""
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body = resp.read(MAX_BYTES + 1)
+            body = resp.read(max_bytes + 1)
     except urllib.error.HTTPError as err:
         raise FetchError(
             f"download of {label}from {url} failed: HTTP {err.code} {err.reason}; "
@@ -88,8 +109,11 @@ def download(url: str, *, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> b
             f"download of {label}from {url} failed: {type(err).__name__}: {err}; the data store "
             "was left as it was"
         ) from None
-    if len(body) > MAX_BYTES:
-        raise FetchError(f"download of {label}from {url} is larger than {MAX_BYTES} bytes; refused")
+    if len(body) > max_bytes:
+        raise FetchError(
+            f"download of {label}from {url} is larger than {max_bytes} bytes; refused, and the "
+            "data store was left as it was"
+        )
     return body
 
 
@@ -196,91 +220,93 @@ def fetch(
     fred_base: str | None = None,
     yahoo_base: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = MAX_BYTES,
 ) -> dict[str, dict[str, Any]]:
     """Download ``series`` (default: all of :data:`~regimecast.data.sources.SERIES`) into ``store``.
 
-    All files are downloaded and validated into temporary siblings first; only when every one is
-    good are they renamed into place and the manifest updated.  Raises :class:`FetchError` (store
-    unchanged) otherwise.  Returns the manifest entries of the files written, keyed by store path.
+    Every file is downloaded and validated into a staging folder inside the store first; only when
+    all are good are they committed, together with the merged manifest, as one unit through
+    :func:`regimecast.io.commit_files`: a reader sees the whole old store or the whole new one,
+    and a fetch interrupted mid-commit is completed by the next fetch or read.  Raises
+    :class:`FetchError` (store unchanged) when a download fails, and :class:`DataError` before any
+    download when the existing manifest is corrupt.  Returns the manifest entries of the files
+    written, keyed by store path.
     """
     root = resolve_store(store)
+    specs = _requested(series)
+    now = int(time.time())
+    try:
+        if pending_commit(root):  # an earlier fetch was interrupted mid-commit: finish it first
+            with folder_lock(root, exclusive=True):
+                recover(root, clean=False)
+        read_manifest(root)  # a corrupt manifest is reported before anything is downloaded
+        with staged_files(root) as stage:
+            written: dict[str, dict[str, Any]] = {}
+            for spec in specs:
+                url = (
+                    fred_url(spec.symbol, fred_base)
+                    if spec.source == "fred"
+                    else yahoo_url(spec.symbol, yahoo_base, now=now)
+                )
+                body = download(url, timeout=timeout, what=spec.key, max_bytes=max_bytes)
+                if spec.source == "yahoo":
+                    body = yahoo_chart_to_csv(body, spec.symbol, url=url).encode("utf-8")
+                written[spec.relpath] = _stage(stage, body, spec, url)
+            _commit(root, stage, written)
+    except OSError as err:
+        state = (
+            "the next fetch or read of the store completes the interrupted commit"
+            if pending_commit(root)
+            else "the data store was left as it was"
+        )
+        raise FetchError(f"cannot write into the data store {root}: {err}; {state}") from None
+    return written
+
+
+def _requested(series: Iterable[str] | None) -> list[SeriesSpec]:
+    """The specs of the requested series (all when none), each once, in request order."""
     try:
         names = [n for s in (series or ()) for n in str(s).split(",") if n.strip()]
         specs = [lookup(n) for n in names] if names else list(SERIES.values())
     except DataError as err:
         raise FetchError(str(err)) from None
-    specs = list({s.key: s for s in specs}.values())
-    now = int(time.time())
-    staged: list[tuple[Path, Path, str, dict[str, Any]]] = []
-    try:
-        for spec in specs:
-            url = (
-                fred_url(spec.symbol, fred_base)
-                if spec.source == "fred"
-                else yahoo_url(spec.symbol, yahoo_base, now=now)
-            )
-            body = download(url, timeout=timeout, what=spec.key)
-            if spec.source == "yahoo":
-                body = yahoo_chart_to_csv(body, spec.symbol, url=url).encode("utf-8")
-            target = spec.path(root)
-            staged.append(_stage(target, body, spec, url))
-        for target, tmp, _, _ in staged:
-            os.replace(tmp, target)
-        manifest = read_manifest(root) or {}
-        files = dict(manifest.get("files", {}))
-        written = {rel: entry for _, _, rel, entry in staged}
-        files.update(written)
+    return list({s.key: s for s in specs}.values())
+
+
+def _commit(root: Path, stage: Path, written: dict[str, dict[str, Any]]) -> None:
+    """Merge the new entries into the manifest and commit files + manifest as one unit."""
+    with folder_lock(root, exclusive=True):
+        recover(root)  # finish an earlier interrupted fetch, drop abandoned stages
+        manifest = read_manifest(root) or {}  # read under the lock: a concurrent fetch is merged
+        files = {**manifest.get("files", {}), **written}
         doc = {"format": 1, "updated_utc": _now_utc(), "regimecast": __version__, "files": files}
-        with atomic_path(root / MANIFEST) as tmp_manifest:
-            tmp_manifest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
-            os.chmod(tmp_manifest, 0o666 & ~_umask())
-        return written
-    finally:
-        for _, tmp, _, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        (stage / MANIFEST).write_text(text, encoding="utf-8")
+        commit_files(root, stage, [*written, MANIFEST])  # the manifest last: it marks a full set
 
 
-def _stage(
-    target: Path, body: bytes, spec: SeriesSpec, url: str
-) -> tuple[Path, Path, str, dict[str, Any]]:
+def _stage(stage: Path, body: bytes, spec: SeriesSpec, url: str) -> dict[str, Any]:
+    """Write one download into the stage, validate it, and return its manifest entry."""
+    path = stage / spec.relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".fetch", dir=target.parent)
-    except OSError as err:
-        raise FetchError(f"cannot write into the data store {target.parent}: {err}") from None
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; downloads are ordinary files
-        info = file_info(tmp, spec)
+        info = file_info(path, spec)
     except DataError as err:
-        tmp.unlink(missing_ok=True)
-        msg = str(err).replace(str(tmp), url)
+        msg = str(err).replace(str(path), url)
         raise FetchError(
-            f"the download of {spec.key} is not a valid {spec.relpath} ({msg}); the previous "
-            f"{target} was kept"
+            f"the download of {spec.key} is not a valid {spec.relpath} ({msg}); the data store "
+            "was left as it was"
         ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    entry = {
+    return {
         "series": spec.key,
         "source_url": url,
         "downloaded_utc": _now_utc(),
-        "sha256": sha256_file(tmp),
+        "sha256": sha256_file(path),
         "rows": info["rows"],
         "first_observation": info["first_observation"],
         "last_observation": info["last_observation"],
     }
-    return target, tmp, spec.relpath, entry
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def data_vintage(store: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -288,36 +314,40 @@ def data_vintage(store: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 
     The manifest's entries for files whose SHA-256 still matches; for files without an entry (or
     changed since the fetch) the SHA-256, rows and last observation computed from the file itself.
+    Read as one consistent set (see :func:`~regimecast.data.sources.reading_store`).
     """
     root = resolve_store(store)
-    manifest = read_manifest(root)
-    recorded = (manifest or {}).get("files", {})
-    files: dict[str, Any] = {}
-    for spec in SERIES.values():
-        path = spec.path(root)
-        if not path.is_file():
-            continue
-        sha = sha256_file(path)
-        rec = recorded.get(spec.relpath)
-        if rec and rec.get("sha256") == sha:
-            files[spec.relpath] = dict(rec)
-            continue
-        info = file_info(path, spec)
-        entry: dict[str, Any] = {
-            "series": spec.key,
-            "source_url": None,
-            "downloaded_utc": None,
-            "sha256": sha,
-            "rows": info["rows"],
-            "first_observation": info["first_observation"],
-            "last_observation": info["last_observation"],
+    with reading_store(root):
+        manifest = read_manifest(root)
+        recorded = (manifest or {}).get("files", {})
+        files = {
+            spec.relpath: _vintage_entry(spec, root, recorded.get(spec.relpath))
+            for spec in SERIES.values()
+            if spec.path(root).is_file()
         }
-        if rec:
-            entry["modified_since_fetch"] = True
-        files[spec.relpath] = entry
     return {
         "store": str(root.resolve()),
         "source": "manifest" if manifest else "files",
         "updated_utc": (manifest or {}).get("updated_utc"),
         "files": files,
     }
+
+
+def _vintage_entry(spec: SeriesSpec, root: Path, rec: dict[str, Any] | None) -> dict[str, Any]:
+    path = spec.path(root)
+    sha = sha256_file(path)
+    if rec and rec.get("sha256") == sha:
+        return dict(rec)
+    info = file_info(path, spec)
+    entry: dict[str, Any] = {
+        "series": spec.key,
+        "source_url": None,
+        "downloaded_utc": None,
+        "sha256": sha,
+        "rows": info["rows"],
+        "first_observation": info["first_observation"],
+        "last_observation": info["last_observation"],
+    }
+    if rec:
+        entry["modified_since_fetch"] = True
+    return entry

@@ -39,10 +39,10 @@ import pandas as pd
 import xarray as xr
 
 from regimecast.data import columns as C
-from regimecast.data.sources import SERIES, read_series, resolve_store
+from regimecast.data.sources import SERIES, read_store, resolve_store
 from regimecast.data.validate import parse_month
 from regimecast.errors import DataError
-from regimecast.io import atomic_path
+from regimecast.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def load_panel(
             f"data store {root} does not exist; run `regimecast fetch --data {root}`, or point "
             "--data / REGIMECAST_DATA at a folder with fred/ and yahoo/"
         )
-    raw = {key: read_series(root, key) for key in SERIES}
+    raw = read_store(root)  # one consistent set of files, never two fetches' vintages
     return build_panel(raw, as_of=as_of, store=root)
 
 
@@ -308,12 +308,7 @@ def write_panel_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     out = df.copy()
     out.index = out.index.strftime("%Y-%m-%d")
     out.index.name = C.DATE
-    with atomic_path(path) as tmp:
-        out.to_csv(tmp, float_format="%.10g", lineterminator="\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # an ordinary file, not mkstemp's 0600
-    return path
+    return atomic_write_text(path, out.to_csv(float_format="%.10g", lineterminator="\n"))
 
 
 def read_panel_csv(path: str | os.PathLike[str]) -> pd.DataFrame:

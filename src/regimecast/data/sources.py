@@ -5,15 +5,18 @@ Store layout (the same as a fetch produces)::
     <store>/fred/<SERIES_ID>.csv   observation_date,<SERIES_ID>   (older downloads: DATE,<SERIES_ID>)
     <store>/yahoo/<TICKER>.csv     Date,Open,High,Low,Close,Volume (^RUT is stored as RUT.csv)
     <store>/manifest.json          written by `regimecast fetch`: the data vintage
+    <store>/.commit-journal.json   only while a fetch commits (or after one was killed mid-commit)
 
 Store resolution: an explicit ``data`` argument (``--data DIR``) > env ``REGIMECAST_DATA`` > ``./data``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,6 +26,7 @@ import pandas as pd
 
 from regimecast.data import validate
 from regimecast.errors import DataError
+from regimecast.io import reading
 
 ENV_STORE = "REGIMECAST_DATA"
 
@@ -260,8 +264,34 @@ def read_yahoo(path: str | os.PathLike[str], spec: SeriesSpec | str) -> pd.DataF
     return df.reindex(columns=[c for c in YAHOO_COLUMNS[1:] if c in df.columns])
 
 
+@contextlib.contextmanager
+def reading_store(store: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold the store still while reading several files: all from one fetch, never a mix.
+
+    A fetch interrupted mid-commit (``.commit-journal.json`` in the store) is completed first; a
+    fetch committing right now is waited for.  See :func:`regimecast.io.reading`.
+    """
+    root = Path(store)
+    hint = f"run `regimecast fetch --data {root}` with write access to the store to complete it"
+    with reading(root, hint=hint):
+        yield root
+
+
+def read_store(
+    store: str | os.PathLike[str], keys: Iterable[str] | None = None
+) -> dict[str, pd.Series]:
+    """Read ``keys`` (default: every series) with :func:`read_series`, as one consistent set."""
+    with reading_store(store) as root:
+        return {key: _read_series(root, key) for key in (keys or SERIES)}
+
+
 def read_series(store: str | os.PathLike[str], key: str) -> pd.Series:
     """Read one series from the store: a FRED series, or a Yahoo ticker's daily Volume."""
+    with reading_store(store) as root:
+        return _read_series(root, key)
+
+
+def _read_series(store: Path, key: str) -> pd.Series:
     spec = lookup(key)
     path = spec.path(Path(store))
     if spec.source == "fred":
