@@ -154,7 +154,9 @@ def test_threshold_crossing_at_known_month():
     vol[5, 0] = 4.0e7  # above only at h=0: never
     vol[6, 3] = np.nan  # missing values never cross
     fc = make_forecast(_paths(n), series={"smallcap_volume": vol})
-    res = evaluate_events(fc, hist, default_events())
+    spec = {"name": "volume_return", "kind": "threshold", "variable": "smallcap_volume",
+            "above": True, "mean_of": ["2021-01", "2021-12"]}  # month values, start not checked
+    res = evaluate_events(fc, hist, load_events([spec]))
     s = res.sel(event="volume_return")
     assert float(s["threshold"]) == pytest.approx(3.5e7)
     first = s["first_month"].values
