@@ -1121,6 +1121,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "threshold_units",
     "threshold_rule",
     "met_at_as_of",
+    "met_text",
     "value_at_as_of",
     "n_occurred",
     "n_paths",
@@ -1165,6 +1166,7 @@ def _summary_record(result: xr.Dataset, i: int) -> dict[str, Any]:
     rec["threshold_rule"] = (
         str(result["threshold_rule"].values[i]) if "threshold_rule" in result.coords else ""
     )
+    rec["met_text"] = str(result["met_text"].values[i]) if "met_text" in result.coords else ""
     rec["n_occurred"] = int(result["n_occurred"].values[i])
     rec["n_paths"] = int(result.attrs.get("n_paths", result.sizes.get(SAMPLE, 0)))
     return rec
