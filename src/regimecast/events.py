@@ -960,27 +960,6 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 TEXT_FIELDS: tuple[str, ...] = ("units", "threshold_rule", "met_text")
 
 
-def _forecast_dates(forecast: xr.Dataset) -> pd.DatetimeIndex:
-    n_h = forecast.sizes[HORIZON]
-    if DATE in forecast.coords:
-        return pd.DatetimeIndex(forecast[DATE].values)
-    return pd.period_range(forecast.attrs[schema.AS_OF_ATTR], periods=n_h, freq="M").to_timestamp()
-
-
-def _check_forecast(forecast: xr.Dataset) -> None:
-    for dim in (SAMPLE, HORIZON):
-        if dim not in forecast.dims:
-            raise DataError(
-                f"forecast Dataset has no {dim!r} dimension (dims: {dict(forecast.sizes)})"
-            )
-    horizon = np.asarray(forecast[HORIZON].values)
-    if not np.array_equal(horizon, np.arange(horizon.size)):
-        raise DataError(
-            f"forecast horizon coordinate must be 0..H in steps of 1, got {horizon[:5]}...; "
-            "horizon 0 is the as-of month"
-        )
-
-
 def evaluate_events(
     forecast: xr.Dataset,
     history: xr.Dataset,
@@ -1020,7 +999,7 @@ def evaluate_events(
     """
     if not events:
         raise ConfigError("no events to evaluate; define at least one [[events]] table")
-    _check_forecast(forecast)
+    schema.validate_forecast(forecast)
     results = []
     for ev in events:
         res = ev.evaluate(forecast, history)
@@ -1047,7 +1026,7 @@ def _assemble(
 ) -> xr.Dataset:
     """Stack the per-event results into the result Dataset (see :func:`evaluate_events`)."""
     n, n_h = forecast.sizes[SAMPLE], forecast.sizes[HORIZON]
-    dates = _forecast_dates(forecast)
+    dates = pd.DatetimeIndex(forecast[DATE].values)
     dated = np.array([r.dated for r in results])
     probability = np.vstack([_hit_probabilities(r.first, n_h) for r in results])
     summary = {k: np.array([r.summary.get(k, math.nan) for r in results], dtype=float)

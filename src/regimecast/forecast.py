@@ -211,7 +211,7 @@ def forecast(
         meta = C.COLUMN_META.get(k)
         if meta is not None:
             ds[k].attrs.update(units=meta.units, description=meta.description)
-    return ds
+    return schema.validate_forecast(ds)
 
 
 def history_dataset(fit: MacroFit) -> xr.Dataset:
