@@ -755,7 +755,8 @@ class ThresholdEvent(_EventKind):
         met_text = ""
         if self.if_met_at_as_of == "report" and met >= 0.5:
             met_text = f"{subject} already {side} {self.reference_phrase()} at the as-of"
-        return {"units": units, "threshold_rule": rule, "met_text": met_text}
+        return {"variable": self.variable, "units": units, "threshold_rule": rule,
+                "met_text": met_text}
 
 
 def _parse_rule(spec: Mapping[str, Any], ctx: ParseContext) -> dict[str, Any]:
@@ -957,7 +958,7 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "value_at_as_of",
 )
 #: Per-event text coordinates (on dim ``event``), empty where they do not apply.
-TEXT_FIELDS: tuple[str, ...] = ("units", "threshold_rule", "met_text")
+TEXT_FIELDS: tuple[str, ...] = ("variable", "units", "threshold_rule", "met_text")
 
 
 def evaluate_events(
@@ -977,8 +978,8 @@ def evaluate_events(
 
     Returns
     -------
-    Dataset with coordinates ``event`` (names; plus ``kind``, ``label``, ``units``,
-    ``threshold_rule`` and ``met_text`` on ``event``), ``horizon`` (with ``date``), ``sample`` and
+    Dataset with coordinates ``event`` (names; plus ``kind``, ``label``, ``variable``, ``units``,
+    ``threshold_rule`` and ``met_text`` on ``event``, empty for non-threshold events), ``horizon`` (with ``date``), ``sample`` and
     ``duration`` (0..H months), and variables
 
     * ``first_month`` (event, sample): month of first occurrence (duration events: month the window

@@ -28,6 +28,7 @@ from regimecast.results import MacroFit
 log = logging.getLogger(__name__)
 
 SCENARIO_VARIABLES = (C.CPI_MOM_ANN, C.POLICY_RATE_CHANGE, C.BALANCE_SHEET_GROWTH)
+_DIMS = (schema.SAMPLE, schema.HORIZON)
 FORECAST_SERIES = (C.CPI_YOY, C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME)
 
 
@@ -185,18 +186,14 @@ def forecast(
     series[C.CPI_YOY] = _yoy_path(hist_mom, series[C.CPI_MOM_ANN])
     series[C.CPI_YOY][:, 0] = float(last.get(C.CPI_YOY, np.nan))
     dates = pd.date_range(as_of, periods=horizon + 1, freq="MS")
-    dims = (schema.SAMPLE, schema.HORIZON)
     ds = xr.Dataset(
         {
-            schema.state_variable("macro"): (dims, states // cfg.n_policy),
-            schema.state_variable("policy"): (dims, states % cfg.n_policy),
-            **{k: (dims, v) for k, v in series.items()},
+            schema.state_variable("macro"): (_DIMS, states // cfg.n_policy),
+            schema.state_variable("policy"): (_DIMS, states % cfg.n_policy),
+            **{k: (_DIMS, v) for k, v in series.items()},
         },
-        coords={
-            schema.SAMPLE: np.arange(n),
-            schema.HORIZON: np.arange(horizon + 1),
-            schema.DATE: (schema.HORIZON, dates),
-        },
+        coords={schema.SAMPLE: np.arange(n), schema.HORIZON: np.arange(horizon + 1),
+                schema.DATE: (schema.HORIZON, dates)},
         attrs={
             schema.AS_OF_ATTR: f"{as_of:%Y-%m}",
             schema.DEMO_ATTR: int(demo),

@@ -206,6 +206,7 @@ def plot_fan(
     history_months: int = 120,
     color: str = FAN_COLOR,
     title: str | None = None,
+    reference_lines: Sequence[tuple[float, str]] = (),
 ) -> Figure:
     """Bank of England style fan chart: observed history, then nested central bands of the forecast.
 
@@ -215,6 +216,7 @@ def plot_fan(
     forecast : Dataset with dims ``sample``, ``horizon``; the bands are quantiles across samples.
     variable : series name, e.g. ``"cpi_yoy"``.
     bands : central coverages, drawn nested (widest lightest).
+    reference_lines : ``(value, label)`` horizontal lines, e.g. an event's threshold.
     """
     q = fan_quantiles(forecast, variable, bands)
     dates = pd.DatetimeIndex(q[DATE].values)
@@ -239,6 +241,8 @@ def plot_fan(
         ax.fill_between(dates, lo, hi, color=shade, lw=0, label=f"{band:.0%} band")
     median = q.sel(quantile=0.5).values
     ax.plot(dates, median, color=color, lw=1.6, label="median")
+    for value, label in reference_lines:
+        ax.axhline(value, color="#444444", lw=1.0, ls=":", label=label)
     _mark_as_of(ax, as_of)
 
     units = _units(variable)
@@ -418,53 +422,55 @@ def plot_events(
     scenario = str(event_result.attrs.get("scenario", "") or "")
     suffix = f" - scenario: {scenario}" if scenario else ""
 
-    for i, name in enumerate(dated):
-        sub = event_result.sel({EVENT: name})
-        ax_cum.step(
-            dates,
-            sub["cumulative"].values,
-            where="post",
-            color=f"C{i % 10}",
-            lw=1.8,
-            label=str(sub["label"].values),
-        )
-    ax_cum.set_ylim(0, 1)
-    ax_cum.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax_cum.set_ylabel("probability event has happened")
-    ax_cum.set_xlabel("month")
-    ax_cum.set_title(f"Cumulative event probabilities, as of {as_of}{suffix}")
-    _date_axis(ax_cum)
-    ax_cum.grid(alpha=0.3)
-    if dated:
-        ax_cum.legend(loc="upper left", fontsize=8, frameon=False)
-    else:
-        ax_cum.text(
-            0.5, 0.5, "no dated events", ha="center", va="center", transform=ax_cum.transAxes
-        )
+    _draw_cumulative(ax_cum, event_result, dated, f"as of {as_of}{suffix}")
+    _draw_durations(ax_dur, event_result, durations, offset=len(dated))
+    return _finish(fig, is_demo(event_result))
 
+
+def _draw_cumulative(ax: Axes, event_result: xr.Dataset, names: Sequence[str], when: str) -> None:
+    """Step lines of P(event has happened by month) for the dated events ``names``."""
+    dates = pd.DatetimeIndex(event_result[DATE].values)
+    for i, name in enumerate(names):
+        sub = event_result.sel({EVENT: name})
+        ax.step(dates, sub["cumulative"].values, where="post", color=f"C{i % 10}", lw=1.8,
+                label=str(sub["label"].values))
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel("probability event has happened")
+    ax.set_xlabel("month")
+    ax.set_title(f"Cumulative event probabilities, {when}")
+    _date_axis(ax)
+    ax.grid(alpha=0.3)
+    if names:
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no dated events", ha="center", va="center", transform=ax.transAxes)
+
+
+def _draw_durations(
+    ax: Axes, event_result: xr.Dataset, names: Sequence[str], *, offset: int
+) -> None:
+    """Bars of P(duration = d | start) of the duration events ``names``; censored share in legend."""
     months = event_result["duration"].values
-    width = 0.8 / max(len(durations), 1)
-    for i, name in enumerate(durations):
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
         sub = event_result.sel({EVENT: name})
         p_cens = float(sub["p_censored"])
         p_start = float(sub["p_start"])
         cens = "n/a" if np.isnan(p_cens) else f"{p_cens:.0%}"
-        ax_dur.bar(
-            months + (i - (len(durations) - 1) / 2) * width,
+        ax.bar(
+            months + (i - (len(names) - 1) / 2) * width,
             sub["duration_probability"].values,
             width=width,
-            color=f"C{(i + len(dated)) % 10}",
+            color=f"C{(i + offset) % 10}",
             label=f"{sub['label'].values} (P(start) {p_start:.0%}, still open at horizon end {cens})",
         )
-    ax_dur.set_xlabel("duration (months)")
-    ax_dur.set_ylabel("probability given the start")
-    ax_dur.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax_dur.set_title("Window lengths (closed windows; censored share in legend)")
-    ax_dur.grid(alpha=0.3, axis="y")
-    if durations:
-        ax_dur.legend(loc="upper right", fontsize=7, frameon=False)
+    ax.set_xlabel("duration (months)")
+    ax.set_ylabel("probability given the start")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_title("Window lengths (closed windows; censored share in legend)")
+    ax.grid(alpha=0.3, axis="y")
+    if names:
+        ax.legend(loc="upper right", fontsize=7, frameon=False)
     else:
-        ax_dur.text(
-            0.5, 0.5, "no duration events", ha="center", va="center", transform=ax_dur.transAxes
-        )
-    return _finish(fig, is_demo(event_result))
+        ax.text(0.5, 0.5, "no duration events", ha="center", va="center", transform=ax.transAxes)

@@ -490,6 +490,18 @@ def _coerce_events(
     return list(events)  # type: ignore[arg-type]
 
 
+def _threshold_lines(result: xr.Dataset, variable: str) -> list[tuple[float, str]]:
+    """``(threshold, "threshold of <event>")`` of the threshold events on ``variable``."""
+    if "variable" not in result.coords:
+        return []
+    return [
+        (float(result["threshold"].values[i]), f"threshold of {name}")
+        for i, name in enumerate(map(str, result[EVENT].values))
+        if str(result["variable"].values[i]) == variable
+        and math.isfinite(float(result["threshold"].values[i]))
+    ]
+
+
 def _write_charts(
     run_dir: Path, forecast: xr.Dataset, history: xr.Dataset, result: xr.Dataset
 ) -> tuple[dict[str, Path], list[tuple[str, str]]]:
@@ -500,7 +512,8 @@ def _write_charts(
         if var not in forecast:
             log.warning("forecast has no %s; skipping %s", var, name)
             continue
-        out[name] = _save_png(plot_fan(history, forecast, var), run_dir / name)
+        fig = plot_fan(history, forecast, var, reference_lines=_threshold_lines(result, var))
+        out[name] = _save_png(fig, run_dir / name)
         images.append((name, f"Fan chart of {var}: 50/80/90% bands"))
     out[REGIMES_PNG] = _save_png(plot_regimes(history, forecast), run_dir / REGIMES_PNG)
     images.append((REGIMES_PNG, "Macro regime and policy state probabilities"))
