@@ -394,7 +394,7 @@ def test_prior_peak_threshold_against_direct_computation(as_of):
     values = np.exp(np.cumsum(rng.normal(0.01, 0.08, n))) * 1e8
     values[40:43] = np.nan  # a gap: 12-month windows over it do not count
     hist = _volume_history(values, "1987-09", as_of=as_of)
-    series = hist["smallcap_volume"].to_series()
+    series = pd.Series(hist["smallcap_volume"].values, index=pd.DatetimeIndex(hist["time"].values))
     ev = default_events()[-1]
     assert ev.name == "volume_return"
     assert ev.threshold(hist) == pytest.approx(_prior_peak_oracle(series, as_of), rel=1e-12)

@@ -368,12 +368,11 @@ def observed_series(
             "pass a history with that series or use `level = <number>`"
         )
     if isinstance(history, xr.Dataset):
-        series = history[variable].to_series()
+        values, index = history[variable].values, history[variable][TIME].values
     else:
-        series = history[variable]
+        values, index = history[variable].to_numpy(), history.index
     series = pd.Series(
-        np.asarray(series.values, dtype=float),
-        index=pd.DatetimeIndex(series.index).to_period("M"),
+        np.asarray(values, dtype=float), index=pd.DatetimeIndex(index).to_period("M")
     )
     return series[series.index <= pd.Period(as_of, freq="M")]
 
