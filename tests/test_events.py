@@ -7,6 +7,7 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from synthetic import (
     CUTTING,
     HOLD,
@@ -19,9 +20,14 @@ from synthetic import (
     make_random_forecast,
 )
 
+from regimecast import schema
 from regimecast.errors import ConfigError, DataError
 from regimecast.events import (
     DEFAULT_EVENT_SPECS,
+    IF_MET_OPTIONS,
+    NAMED_EVENT_SPECS,
+    StateRef,
+    check_events,
     default_events,
     evaluate_events,
     event_label,
@@ -154,7 +160,9 @@ def test_threshold_crossing_at_known_month():
     vol[5, 0] = 4.0e7  # above only at h=0: never
     vol[6, 3] = np.nan  # missing values never cross
     fc = make_forecast(_paths(n), series={"smallcap_volume": vol})
-    res = evaluate_events(fc, hist, default_events())
+    spec = {"name": "volume_return", "kind": "threshold", "variable": "smallcap_volume",
+            "above": True, "mean_of": ["2021-01", "2021-12"]}  # month values, start not checked
+    res = evaluate_events(fc, hist, load_events([spec]))
     s = res.sel(event="volume_return")
     assert float(s["threshold"]) == pytest.approx(3.5e7)
     first = s["first_month"].values
@@ -353,3 +361,282 @@ def test_shipped_events_without_labels_keep_their_labels():
     assert [event_label(e) for e in events] == [s["label"] for s in DEFAULT_EVENT_SPECS]
     custom = load_events([{"name": "qe_start", "kind": "state_start", "state": "policy:hold"}])
     assert event_label(custom[0]) == "hold starts"
+
+
+# --------------------------------------------------------------------------------------------------
+# real-time thresholds, start condition, generic chains, checks before sampling
+# --------------------------------------------------------------------------------------------------
+def _volume_history(values: np.ndarray, start: str, *, as_of: str | None = None) -> xr.Dataset:
+    time = pd.period_range(start, periods=values.size, freq="M").to_timestamp()
+    ds = xr.Dataset({"smallcap_volume": ("time", np.asarray(values, float))}, coords={"time": time})
+    if as_of is not None:
+        ds = ds.sel(time=slice(None, pd.Timestamp(as_of + "-01")))
+    return ds
+
+
+def _prior_peak_oracle(hist: pd.Series, as_of: str) -> float:
+    """Highest 12-month mean whose window lies in the 60 months up to and including the as-of."""
+    end = pd.Timestamp(as_of + "-01")
+    start = end - pd.DateOffset(months=59)
+    best = -np.inf
+    months = pd.date_range(start, end, freq="MS")
+    for i in range(len(months) - 11):
+        window = hist.reindex(months[i : i + 12])
+        if window.notna().all():
+            best = max(best, float(window.mean()))
+    return best
+
+
+@pytest.mark.parametrize("as_of", ["1992-09", "2000-01", "2008-06", "2016-06", "2023-12"])
+def test_prior_peak_threshold_against_direct_computation(as_of):
+    rng = np.random.default_rng(4)
+    n = len(pd.period_range("1987-09", "2025-12", freq="M"))
+    values = np.exp(np.cumsum(rng.normal(0.01, 0.08, n))) * 1e8
+    values[40:43] = np.nan  # a gap: 12-month windows over it do not count
+    hist = _volume_history(values, "1987-09", as_of=as_of)
+    series = pd.Series(hist["smallcap_volume"].values, index=pd.DatetimeIndex(hist["time"].values))
+    ev = default_events()[-1]
+    assert ev.name == "volume_return"
+    assert ev.threshold(hist) == pytest.approx(_prior_peak_oracle(series, as_of), rel=1e-12)
+    # pandas' rolling over the look-back gives the same
+    lo = pd.Timestamp(as_of + "-01") - pd.DateOffset(months=59)
+    direct = series[lo:].rolling(12).mean().max()
+    assert ev.threshold(hist) == pytest.approx(direct, rel=1e-12)
+
+
+def _start_condition_forecast(paths: np.ndarray) -> xr.Dataset:
+    return make_forecast(_paths(paths.shape[0]), series={"smallcap_volume": paths}, as_of="2026-03")
+
+
+def _flat_history(level: float, last: list[float]) -> xr.Dataset:
+    """72 months up to 2026-03 at ``level`` with a 12-month peak of 10.0 in 2022, ending in ``last``."""
+    values = np.full(72, level)
+    values[12:24] = 10.0  # 2021-04..2022-03: the last peak, 12-month mean exactly 10
+    values[-len(last) :] = last
+    return _volume_history(values, "2020-04")
+
+
+START_SPEC = {"name": "back", "kind": "threshold", "variable": "smallcap_volume",
+              "reference": "prior_peak", "mean_months": 3}
+
+
+@pytest.mark.parametrize("mode", ["ignore", "report", "count_at_0"])
+def test_start_condition_on_hand_made_paths(mode):
+    spec = dict(START_SPEC, if_met_at_as_of=mode)
+    # already above at the as-of: 3-month mean at 2026-03 is (11 + 11 + 11) / 3 > 10
+    hist = _flat_history(8.0, [11.0, 11.0, 11.0])
+    paths = np.full((3, H + 1), 11.0)  # stays above
+    paths[1, 2:5] = 5.0  # falls back: 3-month means 9, 7, 5, 7.3, 9.7, then 12 at h=7
+    paths[1, 5:] = 12.0
+    paths[2, 1:] = 5.0  # falls back, never returns
+    res = evaluate_events(_start_condition_forecast(paths), hist, load_events([spec]))
+    s = res.sel(event="back")
+    assert float(s["threshold"]) == pytest.approx(10.0)
+    assert float(s["met_at_as_of"]) == 1.0
+    assert float(s["value_at_as_of"]) == pytest.approx(11.0)
+    first = s["first_month"].values
+    # oracle: 3-month means by hand along each path (history 11, 11 before the as-of)
+    means = pd.DataFrame(np.hstack([np.full((3, 2), 11.0), paths]).T).rolling(3).mean().T.values[:, 2:]
+    above = means > 10.0
+    if mode == "ignore":
+        expected = [1, 1, np.nan]  # trivially met in month one where still above
+    elif mode == "count_at_0":
+        expected = [0, 0, 0]
+    else:  # a new crossing: path 1 returns at the first month above after being below
+        back = next(h for h in range(1, H + 1) if above[1, h] and not above[1, h - 1])
+        expected = [np.nan, back, np.nan]
+        assert back == 7
+    np.testing.assert_array_equal(first, expected)
+    summary = event_summary_table(res).set_index("event")
+    if mode == "report":
+        assert "already above its last peak at the as-of" in summary.loc["back", "met_text"]
+    else:
+        assert summary.loc["back", "met_text"] == ""
+
+
+def test_start_condition_below_then_above_and_never_above():
+    hist = _flat_history(8.0, [8.0, 8.0, 8.0])  # below at the as-of
+    paths = np.full((2, H + 1), 8.0)
+    paths[0, 4:] = 14.0  # 3-month means: h=4 (8+8+14)/3 = 10 (not above), h=5 12 > 10
+    for mode in IF_MET_OPTIONS:
+        spec = dict(START_SPEC, if_met_at_as_of=mode)
+        res = evaluate_events(_start_condition_forecast(paths), hist, load_events([spec]))
+        s = res.sel(event="back")
+        assert float(s["met_at_as_of"]) == 0.0
+        first = s["first_month"].values
+        assert first[0] == 5 and np.isnan(first[1]), mode
+        assert float(s["p_never"]) == pytest.approx(0.5)
+
+
+def test_report_says_already_above(tmp_path):
+    from regimecast.report import write_outputs
+
+    hist = _flat_history(8.0, [11.0, 11.0, 11.0])
+    paths = np.full((4, H + 1), 11.0)
+    fc = _start_condition_forecast(paths)
+    spec = dict(START_SPEC, if_met_at_as_of="report", label="small-cap volume back above its last peak")
+    out = write_outputs(tmp_path, fc, hist, load_events([spec]), meta={"as_of": "2026-03"})
+    text = out["report.md"].read_text()
+    line = next(ln for ln in text.splitlines() if "already above its last peak at the as-of" in ln)
+    assert "threshold 10" in line and "P(falls back and returns within 12 months" in line
+    assert "= 0%" in line
+
+
+def test_every_default_event_is_defined_at_every_quarterly_as_of():
+    """Synthetic history with volume from 1987-09: no model fit needed."""
+    rng = np.random.default_rng(0)
+    time = pd.period_range("1960-01", "2025-12", freq="M").to_timestamp()
+    volume = np.exp(np.cumsum(rng.normal(0.005, 0.05, time.size))) * 1e8
+    volume[time < pd.Timestamp("1987-09-01")] = np.nan
+    hist = xr.Dataset(
+        {
+            "smallcap_volume": ("time", volume),
+            "policy_rate": ("time", rng.uniform(0, 8, time.size)),
+        },
+        coords={"time": time},
+    )
+    events = default_events()
+    for as_of in pd.period_range("1990-01", "2025-10", freq="Q").asfreq("M", how="start"):
+        cut = hist.sel(time=slice(None, as_of.to_timestamp()))
+        check_events(events, cut, as_of)
+        fc = make_random_forecast(n=20, horizon=6, as_of=str(as_of), seed=1)
+        res = evaluate_events(fc, cut, events)
+        thr = float(res["threshold"].sel(event="volume_return"))
+        assert np.isfinite(thr) and thr > 0, as_of
+
+
+def test_check_events_raises_what_evaluation_raises():
+    hist = make_history(as_of="2019-09")
+    spec = dict(NAMED_EVENT_SPECS["volume_above_2021"])
+    events = load_events([spec])
+    with pytest.raises(DataError, match="after the as-of month 2019-09") as before:
+        check_events(events, hist, "2019-09")
+    fc = make_forecast(_paths(3), as_of="2019-09")
+    with pytest.raises(DataError) as during:
+        evaluate_events(fc, hist, events)
+    assert str(before.value) == str(during.value)
+    # a panel DataFrame works as well
+    panel = hist[["smallcap_volume"]].to_dataframe()
+    with pytest.raises(DataError, match="after the as-of"):
+        check_events(events, panel, "2019-09")
+    # missing history of the variable
+    no_volume = hist.drop_vars("smallcap_volume")
+    with pytest.raises(DataError, match="no variable 'smallcap_volume'"):
+        check_events(default_events(), no_volume, "2019-09")
+    with pytest.raises(DataError, match="no variable 'smallcap_volume'"):
+        evaluate_events(fc, no_volume, default_events())
+    # too little volume history for the last peak
+    short = _volume_history(np.full(6, 1e8), "2019-04")
+    with pytest.raises(DataError, match="12 consecutive observed months"):
+        check_events(default_events(), short, "2019-09")
+    # the 2021 reading is fine once 2021 is over
+    check_events(events, make_history(as_of="2023-12"), "2023-12")
+
+
+def test_volume_above_2021_named_option():
+    hist = make_history(volume_2021=3.5e7, as_of="2023-12")
+    vol = np.full((2, H + 1), 3.0e7)
+    vol[0, 5:] = 4.0e7
+    fc = make_forecast(_paths(2), series={"smallcap_volume": vol}, as_of="2023-12")
+    res = evaluate_events(fc, hist, load_events([NAMED_EVENT_SPECS["volume_above_2021"]]))
+    s = res.sel(event="volume_above_2021")
+    assert float(s["threshold"]) == pytest.approx(3.5e7)
+    # 3-month means: h=5 (3+3+4)/3 = 3.33e7, h=6 3.67e7 > 3.5e7
+    np.testing.assert_array_equal(s["first_month"].values, [6, np.nan])
+    assert str(s["label"].values) == "small-cap volume back above its 2021 average"
+
+
+def test_duration_end_may_be_a_list_of_states():
+    p = _paths(3)
+    p[0, 2:] = QE
+    p[0, 6:] = TIGHTENING  # tightening at 6 -> 4 months
+    p[1, 1:] = QE
+    m = np.full((3, H + 1), MODERATE)
+    m[1, 4:] = INFLATIONARY  # inflation first at 4 -> 3 months
+    p[1, 9:] = TIGHTENING
+    spec = {"name": "w", "kind": "duration", "start": "policy:QE",
+            "end": ["policy:tightening", "macro:inflationary"]}
+    (ev,) = load_events([spec])
+    assert event_label(ev) == "QE until tightening or inflationary"
+    res = evaluate_events(make_forecast(p, m), make_history(), [ev])
+    dur = res["duration_months"].sel(event="w").values
+    assert dur[0] == 4 and dur[1] == 3 and np.isnan(dur[2])
+    with pytest.raises(ConfigError, match="'end'"):
+        load_events([dict(spec, end=["policy:tightening", "policy:hike"])])
+
+
+def test_events_on_any_declared_chain():
+    """A forecast with a third chain ``rate`` (as issue 9 may add): events need no code change."""
+    fc = make_forecast(_paths(4))
+    rate = np.zeros((4, H + 1), dtype=np.int64)
+    rate[:2, 3:] = 1
+    fc["rate_state"] = (("sample", "horizon"), rate)
+    fc.attrs["rate_labels"] = ["flat", "hike"]
+    labels = schema.chain_labels(fc)
+    assert list(labels) == ["macro", "policy", "rate"]
+    specs = [
+        {"name": "hike", "kind": "state_start", "state": "rate:hike"},
+        {"name": "qe_to_hike", "kind": "duration", "start": "policy:QE",
+         "end": ["policy:tightening", "rate:hike"]},
+    ]
+    events = load_events(specs, labels=labels)
+    res = evaluate_events(fc, make_history(), events)
+    np.testing.assert_array_equal(res["first_month"].sel(event="hike").values, [3, 3, np.nan, np.nan])
+    with pytest.raises(ConfigError, match="unknown chain 'rate'"):
+        load_events(specs[:1])  # the default config declares only macro and policy
+
+
+def test_default_specs_match_default_toml():
+    from regimecast.config import load_config
+
+    toml_events = [dict(e) for e in load_config().events]
+    shipped = [{k: v for k, v in s.items() if k != "label"} for s in DEFAULT_EVENT_SPECS]
+    assert toml_events == shipped
+
+
+def test_labels_come_from_the_config():
+    from regimecast.config import ModelConfig
+
+    model = ModelConfig(macro_labels=("low", "mid", "high"))
+    labels = schema.model_chain_labels(model)
+    assert labels["macro"] == ["low", "mid", "high"]
+    (ev,) = load_events([{"name": "x", "kind": "state_start", "state": "macro:high"}], labels=labels)
+    assert ev.state == StateRef("macro", "high")
+    with pytest.raises(ConfigError, match="'state'"):
+        load_events([{"name": "x", "kind": "state_start", "state": "macro:inflationary"}],
+                    labels=labels)
+
+
+def test_a_new_kind_is_one_class():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from regimecast import events as ev_mod
+
+    @dataclass(frozen=True)
+    class Always(ev_mod._EventKind):
+        name: str
+        label: str = ""
+        kind: ClassVar[str] = "always"
+        REQUIRED: ClassVar[frozenset[str]] = frozenset()
+        OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+        @classmethod
+        def parse(cls, spec, ctx):
+            return cls(name=spec["name"], label=spec.get("label", ""))
+
+        def default_label(self):
+            return "always"
+
+        def evaluate(self, forecast, history):
+            first = np.ones(forecast.sizes["sample"])
+            return ev_mod.EventResult(first, ev_mod._dated_summary(first, forecast.sizes["horizon"]))
+
+    ev_mod.register(Always)
+    try:
+        (ev,) = load_events([{"name": "a", "kind": "always"}])
+        res = evaluate_events(make_forecast(_paths(5)), make_history(), [ev])
+        assert float(res["probability"].sel(event="a", horizon=1)) == 1.0
+        assert float(res["p_within_6m"].sel(event="a")) == 1.0
+    finally:
+        del ev_mod.EVENT_KINDS["always"]

@@ -101,3 +101,26 @@ def test_plot_fan_accepts_ax_and_returns_its_figure():
     fig, ax = plt.subplots()
     out = plot_fan(make_history(), make_random_forecast(n=40, horizon=6), "policy_rate", ax=ax)
     assert out is fig
+
+
+def test_fan_chart_draws_event_thresholds():
+    fc = make_random_forecast(n=60, horizon=12)
+    res = evaluate_events(fc, make_history(), default_events())
+    level = float(res["threshold"].sel(event="volume_return"))
+    fig = plot_fan(make_history(), fc, "smallcap_volume",
+                   reference_lines=[(level, "threshold of volume_return")])
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "threshold of volume_return"]
+    assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), level)
+
+
+def test_plot_regimes_one_panel_per_declared_chain():
+    fc = make_random_forecast(n=60, horizon=12)
+    rate = np.zeros((60, 13), dtype=np.int64)
+    rate[:20, 4:] = 1
+    fc["rate_state"] = (("sample", "horizon"), rate)
+    fc.attrs["chains"] = ["macro", "policy", "rate"]
+    fc.attrs["rate_labels"] = ["flat", "hike"]
+    fig = plot_regimes(make_history(), fc)
+    assert len(fig.axes) == 3
+    freq = state_frequencies(fc, "rate")
+    np.testing.assert_allclose(freq.sel(rate="hike").values, [0] * 4 + [20 / 60] * 9)

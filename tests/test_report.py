@@ -81,10 +81,14 @@ def _independent_numbers(fc) -> dict[str, float]:
     durations = sorted(durations)
     # median by the inverted CDF: smallest value whose empirical CDF reaches 1/2
     median = durations[int(np.ceil(0.5 * len(durations))) - 1]
+    # volume_return: 3-month average above the highest 12-month average of the 5 years to the as-of
     vol_hist = make_history()["smallcap_volume"].to_series()
-    level = vol_hist[vol_hist.index.year == 2021].mean()
+    level = vol_hist["2021-04-01":"2026-03-01"].rolling(12).mean().max()
     vol = fc["smallcap_volume"].values
-    vol_back = float((vol[:, 1 : H + 1] > level).any(axis=1).mean())
+    full = np.hstack([np.tile(vol_hist.values[-3:-1], (vol.shape[0], 1)), vol])
+    avg3 = pd.DataFrame(full.T).rolling(3).mean().to_numpy().T[:, 2:]
+    assert (avg3[:, 0] < level).all()  # not met at the as-of: the first crossing is the event
+    vol_back = float((avg3[:, 1 : H + 1] > level).any(axis=1).mean())
     return {
         "p_qe_12": qe_by_12 / n,
         "median_window": float(median),
@@ -145,7 +149,7 @@ def test_headline_numbers_in_html_and_markdown(outputs):
         assert f"= {truth['median_window']:g} months" in window[0]
         assert f"P(>= 6 months) = {truth['p_long']:.0%}" in window[0]
         assert f"still open at the horizon end: {truth['p_censored']:.0%}" in window[0]
-        vol = [ln for ln in lines if "small-cap volume back above its 2021 average" in ln]
+        vol = [ln for ln in lines if "small-cap volume back above its last peak" in ln]
         assert vol and f"= {truth['p_volume_24']:.0%}" in vol[0]
         assert "r_hat_max" in text and "1.004" in text and "2026-04-02" in text
     # headlines come before the tables and charts
@@ -217,3 +221,65 @@ def test_files_have_ordinary_permissions(outputs):
     os.umask(mask)
     for path in outputs["paths"].values():
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def _html_text(page: str) -> str:
+    body = page[page.index("<body>") :]
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def _md_text(page: str) -> str:
+    lines = [ln for ln in page.splitlines() if not re.fullmatch(r"\|(---\|)+", ln)]
+    return "\n".join(lines).replace("\\|", "|")
+
+
+def _numbers(text: str) -> list[str]:
+    return sorted(re.findall(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?%?", text))
+
+
+def test_markdown_and_html_carry_the_same_content(tmp_path):
+    from regimecast.report import Section
+
+    fc = make_random_forecast(n=150, horizon=H, seed=7)
+    lead = Section(
+        "What changed since 2025-12",
+        paragraphs=["P(QE starts by March 2027) rose from 12% to 31%."],
+        table=pd.DataFrame({"event": ["qe_start"], "before": ["12%"], "now": ["31%"]}),
+    )
+    meta = dict(_meta(False), series_ends={"cpi_mom_ann": "2026-02", "smallcap_volume": "2026-03"})
+    paths = write_outputs(tmp_path, fc, make_history(), default_events(), meta=meta,
+                          lead_sections=[lead])
+    md = paths["report.md"].read_text()
+    page = paths["report.html"].read_text()
+    md_titles = re.findall(r"^## (.*)$", md, flags=re.M)
+    html_titles = [html.unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)]
+    assert md_titles == html_titles
+    assert md_titles[0] == "What changed since 2025-12" and md_titles[1] == "Headlines"
+    assert "Data: where each series ends" in md_titles
+    md_numbers, html_numbers = _numbers(_md_text(md)), _numbers(_html_text(page))
+    assert len(md_numbers) > 100
+    assert md_numbers == html_numbers
+    # every word of the headline sentences is in both
+    for line in re.findall(r"^- (.*)$", md, flags=re.M):
+        assert line in _html_text(page).replace("\n", " ") or html.escape(line) in page
+
+
+def test_series_ends_table_counts_months_before_the_as_of(tmp_path):
+    fc = make_random_forecast(n=40, horizon=6, seed=1)
+    meta = dict(_meta(False), series_ends={"cpi_mom_ann": "2026-01", "balance_sheet": "2026-03"})
+    md = write_outputs(tmp_path, fc, make_history(), default_events(), meta=meta)["report.md"]
+    text = md.read_text()
+    assert "| cpi_mom_ann | 2026-01 | 2 |" in text
+    assert "| balance_sheet | 2026-03 | 0 |" in text
+
+
+def test_volume_threshold_shown_in_series_units(outputs):
+    md = outputs["paths"]["report.md"].read_text()
+    vol_hist = make_history()["smallcap_volume"].to_series()
+    level = vol_hist["2021-04-01":"2026-03-01"].rolling(12).mean().max()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| volume_return"))
+    assert f"{level / 1e6:.3g} m shares per day" in row
+    summary = pd.read_csv(outputs["paths"]["event_summary.csv"]).set_index("event")
+    assert summary.loc["volume_return", "threshold"] == pytest.approx(level)
+    assert summary.loc["volume_return", "threshold_units"] == "shares per day"
+    assert "2021-04..2026-03" in summary.loc["volume_return", "threshold_rule"]

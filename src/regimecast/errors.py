@@ -44,3 +44,7 @@ class RunMismatchError(RegimecastError):
     """A saved run does not match the current code or config (names what differs)."""
 
     exit_code = 6
+
+
+class SchemaError(DataError):
+    """A forecast or history Dataset does not follow :mod:`regimecast.schema` (names what is missing)."""

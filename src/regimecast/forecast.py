@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimecast import schema
 from regimecast.data import columns as C
 from regimecast.errors import ConfigError
 from regimecast.hmm import hmm_sample_paths
@@ -27,6 +28,7 @@ from regimecast.results import MacroFit
 log = logging.getLogger(__name__)
 
 SCENARIO_VARIABLES = (C.CPI_MOM_ANN, C.POLICY_RATE_CHANGE, C.BALANCE_SHEET_GROWTH)
+_DIMS = (schema.SAMPLE, schema.HORIZON)
 FORECAST_SERIES = (C.CPI_YOY, C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME)
 
 
@@ -186,17 +188,17 @@ def forecast(
     dates = pd.date_range(as_of, periods=horizon + 1, freq="MS")
     ds = xr.Dataset(
         {
-            "macro_state": (("sample", "horizon"), states // cfg.n_policy),
-            "policy_state": (("sample", "horizon"), states % cfg.n_policy),
-            **{k: (("sample", "horizon"), v) for k, v in series.items()},
+            schema.state_variable("macro"): (_DIMS, states // cfg.n_policy),
+            schema.state_variable("policy"): (_DIMS, states % cfg.n_policy),
+            **{k: (_DIMS, v) for k, v in series.items()},
         },
-        coords={"sample": np.arange(n), "horizon": np.arange(horizon + 1), "date": ("horizon", dates)},
+        coords={schema.SAMPLE: np.arange(n), schema.HORIZON: np.arange(horizon + 1),
+                schema.DATE: (schema.HORIZON, dates)},
         attrs={
-            "as_of": f"{as_of:%Y-%m}",
-            "demo": int(demo),
-            "scenario": scenario or "",
-            "macro_labels": list(cfg.macro_labels),
-            "policy_labels": list(cfg.policy_labels),
+            schema.AS_OF_ATTR: f"{as_of:%Y-%m}",
+            schema.DEMO_ATTR: int(demo),
+            schema.SCENARIO_ATTR: scenario or "",
+            **schema.chain_attrs(schema.model_chain_labels(cfg)),
             "draws": len(points),
             "paths_per_draw": paths_per_draw,
             "random_seed": random_seed,
@@ -206,7 +208,7 @@ def forecast(
         meta = C.COLUMN_META.get(k)
         if meta is not None:
             ds[k].attrs.update(units=meta.units, description=meta.description)
-    return ds
+    return schema.validate_forecast(ds)
 
 
 def history_dataset(fit: MacroFit) -> xr.Dataset:
@@ -214,11 +216,11 @@ def history_dataset(fit: MacroFit) -> xr.Dataset:
     reg = fit.regime_probabilities()
     panel = fit.panel.loc[fit.data.dates[0] : fit.data.dates[-1]]
     ds = xr.Dataset(
-        {k: ("time", panel[k].to_numpy(dtype=float)) for k in FORECAST_SERIES if k in panel},
-        coords={"time": pd.DatetimeIndex(panel.index).values},
+        {k: (schema.TIME, panel[k].to_numpy(dtype=float)) for k in FORECAST_SERIES if k in panel},
+        coords={schema.TIME: pd.DatetimeIndex(panel.index).values},
     )
-    ds["p_macro"] = reg["smoothed_macro"].reindex(time=ds.time)
-    ds["p_policy"] = reg["smoothed_policy"].reindex(time=ds.time)
+    for chain in ("macro", "policy"):
+        ds[schema.probability_variable(chain)] = reg[f"smoothed_{chain}"].reindex(time=ds.time)
     for k in FORECAST_SERIES:
         meta = C.COLUMN_META.get(k)
         if k in ds and meta is not None:

@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from regimecast import schema
 from regimecast.data.columns import (
     BALANCE_SHEET,
     COLUMN_META,
@@ -31,20 +32,8 @@ from regimecast.data.columns import (
     SMALLCAP_VOLUME,
 )
 from regimecast.errors import DataError
-from regimecast.events import (
-    DATE,
-    DEFAULT_MACRO_LABELS,
-    DEFAULT_POLICY_LABELS,
-    DURATION_KIND,
-    EVENT,
-    HORIZON,
-    MACRO_LABELS_ATTR,
-    MACRO_STATE,
-    POLICY_LABELS_ATTR,
-    POLICY_STATE,
-    SAMPLE,
-    TIME,
-)
+from regimecast.events import DURATION_KIND
+from regimecast.schema import DATE, EVENT, HORIZON, SAMPLE, TIME
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +48,7 @@ VARIABLE_TITLES: dict[str, str] = {
     CPI_MOM_ANN: "CPI inflation, month on month annualised",
     POLICY_RATE: "Policy rate (effective federal funds rate)",
     BALANCE_SHEET: "Fed balance sheet (total assets)",
-    SMALLCAP_VOLUME: "Small-cap volume (IWM average daily shares)",
+    SMALLCAP_VOLUME: "Small-cap volume (average daily shares)",
 }
 
 STATE_COLORS: dict[str, str] = {
@@ -217,6 +206,7 @@ def plot_fan(
     history_months: int = 120,
     color: str = FAN_COLOR,
     title: str | None = None,
+    reference_lines: Sequence[tuple[float, str]] = (),
 ) -> Figure:
     """Bank of England style fan chart: observed history, then nested central bands of the forecast.
 
@@ -226,6 +216,7 @@ def plot_fan(
     forecast : Dataset with dims ``sample``, ``horizon``; the bands are quantiles across samples.
     variable : series name, e.g. ``"cpi_yoy"``.
     bands : central coverages, drawn nested (widest lightest).
+    reference_lines : ``(value, label)`` horizontal lines, e.g. an event's threshold.
     """
     q = fan_quantiles(forecast, variable, bands)
     dates = pd.DatetimeIndex(q[DATE].values)
@@ -250,6 +241,8 @@ def plot_fan(
         ax.fill_between(dates, lo, hi, color=shade, lw=0, label=f"{band:.0%} band")
     median = q.sel(quantile=0.5).values
     ax.plot(dates, median, color=color, lw=1.6, label="median")
+    for value, label in reference_lines:
+        ax.axhline(value, color="#444444", lw=1.0, ls=":", label=label)
     _mark_as_of(ax, as_of)
 
     units = _units(variable)
@@ -270,20 +263,18 @@ def plot_fan(
 # regime probabilities
 # --------------------------------------------------------------------------------------------------
 def state_frequencies(forecast: xr.Dataset, chain: str) -> xr.DataArray:
-    """Share of samples in each state of ``chain`` (``"macro"`` or ``"policy"``) by horizon.
+    """Share of samples in each state of ``chain`` (any chain the forecast declares, e.g.
+    ``"macro"`` or ``"policy"``) by horizon.
 
     Returns
     -------
     DataArray (horizon, ``chain``) with the state labels as the ``chain`` coordinate; rows sum to 1.
     """
-    if chain == "macro":
-        var, attr, default = MACRO_STATE, MACRO_LABELS_ATTR, DEFAULT_MACRO_LABELS
-    elif chain == "policy":
-        var, attr, default = POLICY_STATE, POLICY_LABELS_ATTR, DEFAULT_POLICY_LABELS
-    else:
-        raise ValueError(f"chain must be 'macro' or 'policy', got {chain!r}")
-    labels = [str(x) for x in np.atleast_1d(forecast.attrs.get(attr, default))]
-    states = forecast[var].transpose(SAMPLE, HORIZON).values
+    all_labels = schema.chain_labels(forecast)
+    if chain not in all_labels:
+        raise ValueError(f"chain must be one of {sorted(all_labels)}, got {chain!r}")
+    labels = all_labels[chain]
+    states = forecast[schema.state_variable(chain)].transpose(SAMPLE, HORIZON).values
     freq = np.stack([(states == k).mean(axis=0) for k in range(len(labels))], axis=1)
     return xr.DataArray(
         freq,
@@ -308,65 +299,86 @@ def plot_regimes(
     axes: Sequence[Axes] | None = None,
     history_months: int = 120,
 ) -> Figure:
-    """Stacked areas of macro-regime and policy-state probabilities, history then forecast.
+    """Stacked areas of each chain's state probabilities (macro regimes, policy states, ...),
+    history then forecast, one panel per chain the forecast declares, in its order.
 
-    History (up to the as-of month) is the posterior-mean smoothed ``p_macro``/``p_policy``; the
-    forecast (months 1..H) is the share of simulated paths in each state.  Two panels, macro on top.
+    History (up to the as-of month) is the posterior-mean smoothed ``p_<chain>``; the forecast
+    (months 1..H) is the share of simulated paths in each state.
     """
     as_of = _as_of(forecast)
+    chains = schema.chains(forecast)
     if axes is None:
-        fig, axes_arr = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, layout="constrained")
-        axes = list(axes_arr)
+        fig, axes_arr = plt.subplots(
+            len(chains), 1, figsize=(9, 3.25 * len(chains)), sharex=True, layout="constrained",
+            squeeze=False,
+        )
+        axes = list(axes_arr[:, 0])
     else:
-        if len(axes) != 2:
-            raise ValueError("plot_regimes needs two axes (macro, policy)")
+        if len(axes) != len(chains):
+            raise ValueError(f"plot_regimes needs {len(chains)} axes ({', '.join(chains)})")
         fig = axes[0].figure
-    titles = {"macro": "Macro regime probabilities", "policy": "Policy state probabilities"}
-    for ax, chain in zip(axes, ("macro", "policy"), strict=True):
-        freq = state_frequencies(forecast, chain)
-        labels = [str(x) for x in freq[chain].values]
-        fc_dates = pd.DatetimeIndex(freq[DATE].values)[1:]
-        fc_vals = freq.values[1:]
-        p_name = f"p_{chain}"
-        if p_name in history and TIME in history[p_name].dims:
-            hp = history[p_name]
-            hist_dates = pd.DatetimeIndex(hp[TIME].values)
-            keep = (hist_dates > as_of - pd.DateOffset(months=history_months)) & (
-                hist_dates <= as_of
-            )
-            hist_labels = [str(x) for x in hp[chain].values] if chain in hp.coords else labels
-            cols = []
-            for lab in labels:
-                if lab in hist_labels:
-                    cols.append(hp.isel({chain: hist_labels.index(lab)}).values[keep])
-                else:
-                    log.warning("history %s has no state %r; drawing zeros", p_name, lab)
-                    cols.append(np.zeros(keep.sum()))
-            x = hist_dates[keep].append(fc_dates)
-            y = np.vstack([np.column_stack(cols), fc_vals]) if cols else fc_vals
-        else:
-            log.warning("history has no %s; drawing the forecast only", p_name)
-            x, y = fc_dates, fc_vals
-        y = np.nan_to_num(y.astype(float))
-        ax.stackplot(
-            x,
-            y.T,
-            labels=labels,
-            colors=[_state_color(lab, i) for i, lab in enumerate(labels)],
-            alpha=0.9,
-            step=None,
-        )
-        _mark_as_of(ax, as_of)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("probability")
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_title(
-            f"{titles[chain]}: smoothed history, then share of simulated paths" + _suffix(forecast)
-        )
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-        _date_axis(ax)
+    for ax, chain in zip(axes, chains, strict=True):
+        _regime_panel(ax, history, forecast, chain, as_of, history_months)
     axes[-1].set_xlabel("month")
     return _finish(fig, is_demo(forecast))
+
+
+_CHAIN_TITLES = {"macro": "Macro regime probabilities", "policy": "Policy state probabilities"}
+
+
+def _history_shares(
+    history: xr.Dataset, chain: str, labels: list[str], as_of: pd.Timestamp, months: int
+) -> tuple[pd.DatetimeIndex, np.ndarray] | None:
+    """(dates, (T, K) smoothed probabilities) of ``chain`` over the last ``months`` of history."""
+    p_name = schema.probability_variable(chain)
+    if p_name not in history or TIME not in history[p_name].dims:
+        log.warning("history has no %s; drawing the forecast only", p_name)
+        return None
+    hp = history[p_name]
+    hist_dates = pd.DatetimeIndex(hp[TIME].values)
+    keep = (hist_dates > as_of - pd.DateOffset(months=months)) & (hist_dates <= as_of)
+    hist_labels = [str(x) for x in hp[chain].values] if chain in hp.coords else labels
+    cols = []
+    for lab in labels:
+        if lab in hist_labels:
+            cols.append(hp.isel({chain: hist_labels.index(lab)}).values[keep])
+        else:
+            log.warning("history %s has no state %r; drawing zeros", p_name, lab)
+            cols.append(np.zeros(keep.sum()))
+    return hist_dates[keep], np.column_stack(cols)
+
+
+def _regime_panel(
+    ax: Axes,
+    history: xr.Dataset,
+    forecast: xr.Dataset,
+    chain: str,
+    as_of: pd.Timestamp,
+    history_months: int,
+) -> None:
+    freq = state_frequencies(forecast, chain)
+    labels = [str(x) for x in freq[chain].values]
+    x, y = pd.DatetimeIndex(freq[DATE].values)[1:], freq.values[1:]
+    past = _history_shares(history, chain, labels, as_of, history_months)
+    if past is not None:
+        x, y = past[0].append(x), np.vstack([past[1], y])
+    y = np.nan_to_num(y.astype(float))
+    ax.stackplot(
+        x,
+        y.T,
+        labels=labels,
+        colors=[_state_color(lab, i) for i, lab in enumerate(labels)],
+        alpha=0.9,
+        step=None,
+    )
+    _mark_as_of(ax, as_of)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    title = _CHAIN_TITLES.get(chain, f"{chain.capitalize()} state probabilities")
+    ax.set_title(f"{title}: smoothed history, then share of simulated paths" + _suffix(forecast))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    _date_axis(ax)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,53 +422,55 @@ def plot_events(
     scenario = str(event_result.attrs.get("scenario", "") or "")
     suffix = f" - scenario: {scenario}" if scenario else ""
 
-    for i, name in enumerate(dated):
-        sub = event_result.sel({EVENT: name})
-        ax_cum.step(
-            dates,
-            sub["cumulative"].values,
-            where="post",
-            color=f"C{i % 10}",
-            lw=1.8,
-            label=str(sub["label"].values),
-        )
-    ax_cum.set_ylim(0, 1)
-    ax_cum.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax_cum.set_ylabel("probability event has happened")
-    ax_cum.set_xlabel("month")
-    ax_cum.set_title(f"Cumulative event probabilities, as of {as_of}{suffix}")
-    _date_axis(ax_cum)
-    ax_cum.grid(alpha=0.3)
-    if dated:
-        ax_cum.legend(loc="upper left", fontsize=8, frameon=False)
-    else:
-        ax_cum.text(
-            0.5, 0.5, "no dated events", ha="center", va="center", transform=ax_cum.transAxes
-        )
+    _draw_cumulative(ax_cum, event_result, dated, f"as of {as_of}{suffix}")
+    _draw_durations(ax_dur, event_result, durations, offset=len(dated))
+    return _finish(fig, is_demo(event_result))
 
+
+def _draw_cumulative(ax: Axes, event_result: xr.Dataset, names: Sequence[str], when: str) -> None:
+    """Step lines of P(event has happened by month) for the dated events ``names``."""
+    dates = pd.DatetimeIndex(event_result[DATE].values)
+    for i, name in enumerate(names):
+        sub = event_result.sel({EVENT: name})
+        ax.step(dates, sub["cumulative"].values, where="post", color=f"C{i % 10}", lw=1.8,
+                label=str(sub["label"].values))
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel("probability event has happened")
+    ax.set_xlabel("month")
+    ax.set_title(f"Cumulative event probabilities, {when}")
+    _date_axis(ax)
+    ax.grid(alpha=0.3)
+    if names:
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no dated events", ha="center", va="center", transform=ax.transAxes)
+
+
+def _draw_durations(
+    ax: Axes, event_result: xr.Dataset, names: Sequence[str], *, offset: int
+) -> None:
+    """Bars of P(duration = d | start) of the duration events ``names``; censored share in legend."""
     months = event_result["duration"].values
-    width = 0.8 / max(len(durations), 1)
-    for i, name in enumerate(durations):
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
         sub = event_result.sel({EVENT: name})
         p_cens = float(sub["p_censored"])
         p_start = float(sub["p_start"])
         cens = "n/a" if np.isnan(p_cens) else f"{p_cens:.0%}"
-        ax_dur.bar(
-            months + (i - (len(durations) - 1) / 2) * width,
+        ax.bar(
+            months + (i - (len(names) - 1) / 2) * width,
             sub["duration_probability"].values,
             width=width,
-            color=f"C{(i + len(dated)) % 10}",
+            color=f"C{(i + offset) % 10}",
             label=f"{sub['label'].values} (P(start) {p_start:.0%}, still open at horizon end {cens})",
         )
-    ax_dur.set_xlabel("duration (months)")
-    ax_dur.set_ylabel("probability given the start")
-    ax_dur.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax_dur.set_title("Window lengths (closed windows; censored share in legend)")
-    ax_dur.grid(alpha=0.3, axis="y")
-    if durations:
-        ax_dur.legend(loc="upper right", fontsize=7, frameon=False)
+    ax.set_xlabel("duration (months)")
+    ax.set_ylabel("probability given the start")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_title("Window lengths (closed windows; censored share in legend)")
+    ax.grid(alpha=0.3, axis="y")
+    if names:
+        ax.legend(loc="upper right", fontsize=7, frameon=False)
     else:
-        ax_dur.text(
-            0.5, 0.5, "no duration events", ha="center", va="center", transform=ax_dur.transAxes
-        )
-    return _finish(fig, is_demo(event_result))
+        ax.text(0.5, 0.5, "no duration events", ha="center", va="center", transform=ax.transAxes)

@@ -1,9 +1,12 @@
 """The quarterly report: event tables (CSV), charts (PNG), and a one-page Markdown + HTML report.
 
 :func:`write_outputs` evaluates the events on a forecast and writes every file of a run's report
-into an existing run directory, each file atomically.  The HTML is self-contained (inline CSS,
-images embedded as base64), headline numbers first, then the event tables, the charts, the data
-vintage, the sampler diagnostics and the configuration.  A demo run (``meta["demo"]`` or
+into an existing run directory, each file atomically.  Markdown and HTML are rendered by Jinja2
+templates (``templates/report.md.j2``, ``templates/report.html.j2``) from ONE ordered list of
+:class:`Section` objects (:func:`report_sections`), so both carry the same content: caller-supplied
+lead sections first, then the headline numbers, the event tables, where each series ends, the
+charts, the data vintage, the sampler diagnostics and the configuration.  The HTML is
+self-contained (inline CSS, images embedded as base64).  A demo run (``meta["demo"]`` or
 ``forecast.attrs["demo"] == 1``) carries the "SYNTHETIC DEMO DATA - not a forecast" stamp in the
 title, above the headlines and on every chart.
 """
@@ -11,32 +14,27 @@ title, above the headlines and on every chart.
 from __future__ import annotations
 
 import base64
-import contextlib
-import html
 import json
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import matplotlib.pyplot as plt
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from regimecast import schema
 from regimecast.data.columns import BALANCE_SHEET, CPI_YOY, POLICY_RATE, SMALLCAP_VOLUME
 from regimecast.errors import DataError
 from regimecast.events import (
-    DATE,
-    DEFAULT_MACRO_LABELS,
-    DEFAULT_POLICY_LABELS,
     DURATION_KIND,
-    EVENT,
-    FORECAST_VARIABLES,
-    MACRO_LABELS_ATTR,
-    POLICY_LABELS_ATTR,
     STATE_START,
     Event,
     evaluate_events,
@@ -44,8 +42,9 @@ from regimecast.events import (
     events_table,
     load_events,
 )
-from regimecast.io import atomic_path
+from regimecast.io import atomic_path, atomic_write_text
 from regimecast.plots import DEMO_STAMP, plot_events, plot_fan, plot_regimes
+from regimecast.schema import DATE, EVENT
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +108,28 @@ def _display_value(value: Any) -> str:
     return str(value)
 
 
+def _number(v: float) -> str:
+    """A threshold or level for reading: ``4.41 bn``, ``3.25 m``, ``2.5``; NaN -> ``"n/a"``."""
+    if v is None or not math.isfinite(float(v)):
+        return "n/a"
+    v = float(v)
+    if abs(v) >= 1e9:
+        return f"{v / 1e9:.3g} bn"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.3g} m"
+    return f"{v:.4g}"
+
+
+def _threshold(rec: Mapping[str, Any]) -> str:
+    """The threshold of a summary record in the series' units, ``""`` for non-threshold events."""
+    thr = rec.get("threshold", math.nan)
+    if thr is None or not math.isfinite(float(thr)):
+        return ""
+    units = str(rec.get("threshold_units") or "")
+    units = "" if units == "nan" else units
+    return f"{_number(thr)} {units}".strip()
+
+
 def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
     """The event summary as strings, for the terminal, Markdown and HTML."""
     rows = []
@@ -134,6 +155,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
                 "P(never)": never + (" (censored)" if is_dur else ""),
                 "P(start)": _pct(rec["p_start"]) if is_dur else "",
                 "P(long)": at_least,
+                "threshold": _threshold(rec),
             }
         )
     return pd.DataFrame(rows)
@@ -201,13 +223,24 @@ def headline_lines(result: xr.Dataset, summary: pd.DataFrame) -> list[str]:
                 f"; given the start within {horizon} months (P = {_pct(rec['p_start'])})"
             )
         else:
-            k = _within_k(24, horizon)
-            line = (
-                f"P({label} within {k} months, by {_long_month(dates[k])}) = "
-                f"{_pct(rec['p_within_24m'])}"
-            )
+            line = _threshold_line(rec, dates)
         lines.append(line)
     return lines
+
+
+def _threshold_line(rec: Mapping[str, Any], dates: pd.DatetimeIndex) -> str:
+    """Headline of a threshold event; says so when the series is already past it at the as-of."""
+    k = _within_k(24, len(dates) - 1)
+    by = f"within {k} months, by {_long_month(dates[k])}"
+    thr = _threshold(rec)
+    met = str(rec.get("met_text") or "")
+    if met and met != "nan":
+        return (
+            f"{met} (threshold {thr}, at the as-of {_number(rec.get('value_at_as_of'))}); "
+            f"P(falls back and returns {by}) = {_pct(rec['p_within_24m'])}"
+        )
+    line = f"P({rec['label']} {by}) = {_pct(rec['p_within_24m'])}"
+    return line + (f"; threshold {thr}" if thr else "")
 
 
 def quarterly_table(result: xr.Dataset) -> pd.DataFrame:
@@ -225,24 +258,6 @@ def quarterly_table(result: xr.Dataset) -> pd.DataFrame:
         row.update({f"{dates[h]:%Y-%m}": _pct(cum[h]) for h in steps if h >= 1})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
-    esc = [c.replace("|", "\\|") for c in cols]
-    out = ["| " + " | ".join(esc) + " |", "|" + "|".join(["---"] * len(cols)) + "|"]
-    for rec in df.itertuples(index=False):
-        out.append("| " + " | ".join(str(v).replace("|", "\\|") for v in rec) + " |")
-    return "\n".join(out)
-
-
-def _html_table(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in rec) + "</tr>"
-        for rec in df.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _kv_frame(d: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -278,109 +293,181 @@ _QUARTERLY_NOTE = (
 )
 
 
+_SERIES_ENDS_NOTE = (
+    "The last month with an observation of each series at the as-of; the model treats later "
+    "months of a series as missing."
+)
+
+
 # --------------------------------------------------------------------------------------------------
-# rendering
+# sections and rendering
 # --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Section:
+    """One section of the report, rendered the same way in Markdown and HTML.
+
+    ``title`` is the heading; then, in this order, ``paragraphs``, ``bullets``, ``table`` (a
+    DataFrame whose cells are shown as strings), ``notes`` (small print), ``images`` (``(file name,
+    caption)`` of PNGs in the run directory) and ``code`` (preformatted text).
+    """
+
+    title: str
+    paragraphs: Sequence[str] = ()
+    table: pd.DataFrame | None = None
+    bullets: Sequence[str] = ()
+    notes: Sequence[str] = ()
+    images: Sequence[tuple[str, str]] = ()
+    code: str = ""
+
+    def context(self) -> dict[str, Any]:
+        """The section as plain data for the templates (table cells as strings)."""
+        table = None
+        if self.table is not None:
+            table = {
+                "columns": [str(c) for c in self.table.columns],
+                "rows": [[str(v) for v in rec] for rec in self.table.itertuples(index=False)],
+            }
+        return {
+            "title": self.title,
+            "paragraphs": list(self.paragraphs),
+            "bullets": list(self.bullets),
+            "table": table,
+            "notes": list(self.notes),
+            "images": list(self.images),
+            "code": self.code,
+        }
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """The whole report: a title block and the ordered sections."""
+
+    title: str
+    subtitle: str
+    sections: Sequence[Section]
+    footer: str
+    demo: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@cache
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("regimecast", "templates"),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["md_cell"] = _md_cell
+    return env
+
+
+def render_markdown(page: ReportPage) -> str:
+    """The report as Markdown (images referenced by file name)."""
+    template = _environment(False).get_template("report.md.j2")
+    return template.render(**_page_context(page))
+
+
+def render_html(page: ReportPage, run_dir: str | os.PathLike[str]) -> str:
+    """The report as one self-contained HTML page (images from ``run_dir`` embedded as base64)."""
+    names = {name for s in page.sections for name, _ in s.images}
+    images = {n: base64.b64encode((Path(run_dir) / n).read_bytes()).decode("ascii") for n in names}
+    template = _environment(True).get_template("report.html.j2")
+    return template.render(**_page_context(page), images=images, css=_CSS)
+
+
+def _page_context(page: ReportPage) -> dict[str, Any]:
+    return {
+        "title": page.title,
+        "subtitle": page.subtitle,
+        "demo": page.demo,
+        "demo_stamp": DEMO_STAMP,
+        "sections": [s.context() for s in page.sections],
+        "footer": page.footer,
+    }
+
+
 def _title(as_of: str, demo: bool) -> str:
     title = f"regimecast quarterly report - as of {as_of}"
     return f"{title} - {DEMO_STAMP}" if demo else title
 
 
-def _render_markdown(ctx: dict[str, Any]) -> str:
-    parts = [f"# {ctx['title']}", ""]
-    if ctx["demo"]:
-        parts += [f"> **{DEMO_STAMP}.** These numbers come from synthetic demo data.", ""]
-    parts += [ctx["subtitle"], ""]
-    parts += ["## Headlines", ""]
-    prefix = "[synthetic demo data] " if ctx["demo"] else ""
-    parts += [f"- {prefix}{line}" for line in ctx["headlines"]] + [""]
-    parts += ["## Event summary", "", _md_table(ctx["summary"]), "", f"_{_CONVENTIONS}_", ""]
-    parts += [
-        "## Cumulative event probabilities by quarter",
-        "",
-        _md_table(ctx["quarterly"]),
-        "",
-        f"_{_QUARTERLY_NOTE}_ Monthly probabilities: `{EVENTS_CSV}`; summary: `{SUMMARY_CSV}`.",
-        "",
+def _series_ends_table(series_ends: Mapping[str, Any], as_of: str) -> pd.DataFrame:
+    """``series, last observed, months before the as-of`` for each series."""
+    rows = []
+    end = pd.Period(as_of, freq="M") if as_of else None
+    for name, last in series_ends.items():
+        month = pd.Period(str(last)[:7], freq="M") if last else None
+        gap = "" if month is None or end is None else str((end - month).n)
+        rows.append({"series": str(name), "last observed": str(month or "none"),
+                     "months before the as-of": gap})
+    return pd.DataFrame(rows, columns=["series", "last observed", "months before the as-of"])
+
+
+def _threshold_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per threshold event: the threshold used, its rule and whether it is met already."""
+    notes = []
+    for rec in summary.to_dict("records"):
+        thr = _threshold(rec)
+        if not thr:
+            continue
+        rule = str(rec.get("threshold_rule") or "")
+        met = rec.get("met_at_as_of", math.nan)
+        state = "" if not math.isfinite(float(met)) else (
+            f"; at the as-of {_number(rec.get('value_at_as_of'))}, "
+            + ("already past it" if float(met) >= 0.5 else "not past it")
+        )
+        notes.append(f"{rec['event']}: threshold {thr} ({rule}){state}.")
+    return notes
+
+
+def report_sections(
+    result: xr.Dataset,
+    summary: pd.DataFrame,
+    images: Sequence[tuple[str, str]],
+    meta: Mapping[str, Any],
+    *,
+    demo: bool,
+    lead_sections: Sequence[Section] = (),
+) -> list[Section]:
+    """The ordered sections of the report: ``lead_sections``, headlines, event tables, where each
+    series ends (when ``meta["series_ends"]`` is given), charts, vintage, diagnostics, config."""
+    prefix = "[synthetic demo data] " if demo else ""
+    sections = [
+        *lead_sections,
+        Section("Headlines", bullets=[prefix + ln for ln in headline_lines(result, summary)]),
+        Section("Event summary", table=_summary_display(summary),
+                notes=[*_threshold_notes(summary), _CONVENTIONS]),
+        Section(
+            "Cumulative event probabilities by quarter",
+            table=quarterly_table(result),
+            notes=[f"{_QUARTERLY_NOTE} Monthly probabilities: {EVENTS_CSV}; summary: {SUMMARY_CSV}."],
+        ),
     ]
-    parts += ["## Charts", ""]
-    parts += [f"![{caption}]({name})\n" for name, caption in ctx["images"]]
-    parts += ["## Data vintage", "", _md_table(ctx["vintage"]), ""]
-    parts += ["## Sampler diagnostics", "", _md_table(ctx["diagnostics"]), ""]
-    parts += ["## Configuration", "", "```json", ctx["config_json"], "```", ""]
-    parts += [ctx["footer"], ""]
-    return "\n".join(parts)
-
-
-def _render_html(ctx: dict[str, Any], run_dir: Path) -> str:
-    esc = html.escape
-    body = [f"<h1>{esc(ctx['title'])}</h1>"]
-    if ctx["demo"]:
-        body.append(
-            f'<p class="demo">{esc(DEMO_STAMP)}. These numbers come from synthetic demo data.</p>'
-        )
-    body.append(f"<p>{esc(ctx['subtitle'])}</p>")
-    prefix = "[synthetic demo data] " if ctx["demo"] else ""
-    body.append("<h2>Headlines</h2>")
-    body.append(
-        '<ul class="headlines">'
-        + "".join(f"<li>{esc(prefix + line)}</li>" for line in ctx["headlines"])
-        + "</ul>"
-    )
-    body.append("<h2>Event summary</h2>" + _html_table(ctx["summary"]))
-    body.append(f'<p class="note">{esc(_CONVENTIONS)}</p>')
-    body.append(
-        "<h2>Cumulative event probabilities by quarter</h2>" + _html_table(ctx["quarterly"])
-    )
-    body.append(
-        f'<p class="note">{esc(_QUARTERLY_NOTE)} Monthly probabilities: <a href="{EVENTS_CSV}">{EVENTS_CSV}</a>; '
-        f'summary: <a href="{SUMMARY_CSV}">{SUMMARY_CSV}</a>.</p>'
-    )
-    body.append("<h2>Charts</h2>")
-    for name, caption in ctx["images"]:
-        data = base64.b64encode((run_dir / name).read_bytes()).decode("ascii")
-        body.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
-            f"<figcaption>{esc(caption)} ({esc(name)})</figcaption></figure>"
-        )
-    body.append("<h2>Data vintage</h2>" + _html_table(ctx["vintage"]))
-    body.append("<h2>Sampler diagnostics</h2>" + _html_table(ctx["diagnostics"]))
-    body.append(f"<h2>Configuration</h2><pre>{esc(ctx['config_json'])}</pre>")
-    body.append(f'<p class="note">{esc(ctx["footer"])}</p>')
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{esc(ctx['title'])}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    if meta.get("series_ends"):
+        ends = _series_ends_table(meta["series_ends"], str(result.attrs.get("as_of", "")))
+        sections.append(Section("Data: where each series ends", table=ends,
+                                notes=[_SERIES_ENDS_NOTE]))
+    config_json = json.dumps(meta.get("config") or {}, indent=2, sort_keys=True, default=str)
+    sections += [
+        Section("Charts", images=list(images)),
+        Section("Data vintage", table=_kv_frame(meta.get("data_vintage"))),
+        Section("Sampler diagnostics", table=_kv_frame(meta.get("diagnostics"))),
+        Section("Configuration", code=config_json),
+    ]
+    return sections
 
 
 # --------------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[Path]:
-    """:func:`~regimecast.io.atomic_path` giving an ordinary file (umask mode, not mkstemp's 0600)."""
-    with atomic_path(path) as tmp:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-
-
-def _write_text(path: Path, text: str) -> Path:
-    with _atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def _save_png(fig: Figure, path: Path) -> Path:
     try:
-        with _atomic_file(path) as tmp:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=PNG_DPI)
     finally:
         plt.close(fig)
@@ -388,7 +475,7 @@ def _save_png(fig: Figure, path: Path) -> Path:
 
 
 def _save_csv(df: pd.DataFrame, path: Path) -> Path:
-    with _atomic_file(path) as tmp:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
     return path
 
@@ -397,17 +484,42 @@ def _coerce_events(
     events: Sequence[Event | Mapping[str, Any]], forecast: xr.Dataset
 ) -> list[Event]:
     if all(isinstance(e, Mapping) for e in events):
-        return list(
-            load_events(
-                events,  # type: ignore[arg-type]
-                macro_labels=list(forecast.attrs.get(MACRO_LABELS_ATTR, DEFAULT_MACRO_LABELS)),
-                policy_labels=list(forecast.attrs.get(POLICY_LABELS_ATTR, DEFAULT_POLICY_LABELS)),
-                variables=FORECAST_VARIABLES,
-            )
-        )
+        return list(load_events(events, labels=schema.chain_labels(forecast)))  # type: ignore[arg-type]
     if any(isinstance(e, Mapping) for e in events):
         raise TypeError("pass either event dicts or loaded events, not a mix")
     return list(events)  # type: ignore[arg-type]
+
+
+def _threshold_lines(result: xr.Dataset, variable: str) -> list[tuple[float, str]]:
+    """``(threshold, "threshold of <event>")`` of the threshold events on ``variable``."""
+    if "variable" not in result.coords:
+        return []
+    return [
+        (float(result["threshold"].values[i]), f"threshold of {name}")
+        for i, name in enumerate(map(str, result[EVENT].values))
+        if str(result["variable"].values[i]) == variable
+        and math.isfinite(float(result["threshold"].values[i]))
+    ]
+
+
+def _write_charts(
+    run_dir: Path, forecast: xr.Dataset, history: xr.Dataset, result: xr.Dataset
+) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    out: dict[str, Path] = {}
+    images: list[tuple[str, str]] = []
+    for var in FAN_VARIABLES:
+        name = f"fan_{var}.png"
+        if var not in forecast:
+            log.warning("forecast has no %s; skipping %s", var, name)
+            continue
+        fig = plot_fan(history, forecast, var, reference_lines=_threshold_lines(result, var))
+        out[name] = _save_png(fig, run_dir / name)
+        images.append((name, f"Fan chart of {var}: 50/80/90% bands"))
+    out[REGIMES_PNG] = _save_png(plot_regimes(history, forecast), run_dir / REGIMES_PNG)
+    images.append((REGIMES_PNG, "Macro regime and policy state probabilities"))
+    out[EVENTS_PNG] = _save_png(plot_events(result), run_dir / EVENTS_PNG)
+    images.append((EVENTS_PNG, "Event probabilities and window lengths"))
+    return out, images
 
 
 def write_outputs(
@@ -417,18 +529,21 @@ def write_outputs(
     events: Sequence[Event | Mapping[str, Any]],
     *,
     meta: Mapping[str, Any],
+    lead_sections: Sequence[Section] = (),
 ) -> dict[str, Path]:
     """Evaluate ``events`` on ``forecast`` and write the report files into ``run_dir``.
 
     Parameters
     ----------
     run_dir : an existing directory.
-    forecast, history : Datasets as produced by :mod:`regimecast.forecast` (see
+    forecast, history : Datasets following :mod:`regimecast.schema` (see
         :func:`regimecast.events.evaluate_events`).
     events : loaded events (:func:`~regimecast.events.load_events`) or the raw ``[[events]]`` dicts.
     meta : ``as_of``, ``horizon``, ``data_vintage`` (dict), ``diagnostics`` (dict: ``r_hat_max``,
         ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``sampling_seconds``), ``config``
-        (dict), ``scenario`` (str), ``demo`` (bool), ``package_version``.
+        (dict), ``scenario`` (str), ``demo`` (bool), ``package_version``, optional
+        ``series_ends`` (dict series -> last observed month ``YYYY-MM``).
+    lead_sections : :class:`Section` objects rendered first (e.g. "What changed since ...").
 
     Returns
     -------
@@ -445,50 +560,30 @@ def write_outputs(
     as_of = str(meta.get("as_of") or forecast.attrs.get("as_of", ""))
 
     result = evaluate_events(forecast, history, _coerce_events(events, forecast))
-    table = events_table(result)
     summary = event_summary_table(result)
-    out: dict[str, Path] = {}
-    out[EVENTS_CSV] = _save_csv(table, run_dir / EVENTS_CSV)
-    out[SUMMARY_CSV] = _save_csv(summary, run_dir / SUMMARY_CSV)
-
-    images: list[tuple[str, str]] = []
-    for var in FAN_VARIABLES:
-        name = f"fan_{var}.png"
-        if var not in forecast:
-            log.warning("forecast has no %s; skipping %s", var, name)
-            continue
-        out[name] = _save_png(plot_fan(history, forecast, var), run_dir / name)
-        images.append((name, f"Fan chart of {var}: 50/80/90% bands"))
-    out[REGIMES_PNG] = _save_png(plot_regimes(history, forecast), run_dir / REGIMES_PNG)
-    images.append((REGIMES_PNG, "Macro regime and policy state probabilities"))
-    out[EVENTS_PNG] = _save_png(plot_events(result), run_dir / EVENTS_PNG)
-    images.append((EVENTS_PNG, "Event probabilities and window lengths"))
+    out = {
+        EVENTS_CSV: _save_csv(events_table(result), run_dir / EVENTS_CSV),
+        SUMMARY_CSV: _save_csv(summary, run_dir / SUMMARY_CSV),
+    }
+    charts, images = _write_charts(run_dir, forecast, history, result)
+    out.update(charts)
 
     horizon = int(result.attrs["horizon_months"])
     if meta.get("horizon") is not None and int(meta["horizon"]) != horizon:
-        log.warning(
-            "meta horizon %s differs from the forecast's %d months", meta["horizon"], horizon
-        )
-    n_paths = result.attrs.get("n_paths")
+        log.warning("meta horizon %s differs from the forecast's %d months", meta["horizon"], horizon)
     subtitle = (
-        f"As-of month {as_of}; horizon {horizon} months; {n_paths} simulated paths"
-        + (f"; scenario: {scenario}" if scenario else "")
-        + "."
+        f"As-of month {as_of}; horizon {horizon} months; {result.attrs.get('n_paths')} simulated "
+        "paths" + (f"; scenario: {scenario}" if scenario else "") + "."
     )
-    ctx = {
-        "title": _title(as_of, demo),
-        "demo": demo,
-        "subtitle": subtitle,
-        "headlines": headline_lines(result, summary),
-        "summary": _summary_display(summary),
-        "quarterly": quarterly_table(result),
-        "images": images,
-        "vintage": _kv_frame(meta.get("data_vintage")),
-        "diagnostics": _kv_frame(meta.get("diagnostics")),
-        "config_json": json.dumps(meta.get("config") or {}, indent=2, sort_keys=True, default=str),
-        "footer": f"Generated by regimecast {meta.get('package_version', 'unknown')}.",
-    }
-    out[REPORT_MD] = _write_text(run_dir / REPORT_MD, _render_markdown(ctx))
-    out[REPORT_HTML] = _write_text(run_dir / REPORT_HTML, _render_html(ctx, run_dir))
+    page = ReportPage(
+        title=_title(as_of, demo),
+        subtitle=subtitle,
+        sections=report_sections(result, summary, images, meta, demo=demo,
+                                 lead_sections=lead_sections),
+        footer=f"Generated by regimecast {meta.get('package_version', 'unknown')}.",
+        demo=demo,
+    )
+    out[REPORT_MD] = atomic_write_text(run_dir / REPORT_MD, render_markdown(page))
+    out[REPORT_HTML] = atomic_write_text(run_dir / REPORT_HTML, render_html(page, run_dir))
     log.info("wrote %d report files to %s", len(out), run_dir)
     return out
