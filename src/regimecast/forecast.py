@@ -217,8 +217,8 @@ def history_dataset(fit: MacroFit) -> xr.Dataset:
         {k: ("time", panel[k].to_numpy(dtype=float)) for k in FORECAST_SERIES if k in panel},
         coords={"time": pd.DatetimeIndex(panel.index).values},
     )
-    ds["p_macro"] = reg["smoothed_macro"].reindex(time=ds.time)
-    ds["p_policy"] = reg["smoothed_policy"].reindex(time=ds.time)
+    ds["p_macro"] = reg["smoothed_macro"].sel(stat="mean", drop=True).reindex(time=ds.time)
+    ds["p_policy"] = reg["smoothed_policy"].sel(stat="mean", drop=True).reindex(time=ds.time)
     for k in FORECAST_SERIES:
         meta = C.COLUMN_META.get(k)
         if k in ds and meta is not None:
