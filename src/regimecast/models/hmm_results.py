@@ -154,7 +154,8 @@ class HMMResults:
         for kind, arr in (("smoothed", np.array(smoothed)), ("filtered", np.array(filtered))):
             for dim, marg in self.marginal_probabilities(arr).items():
                 out[f"{kind}_{dim}"] = (("sample", "time", dim), marg)
-        coords = {"time": self.time_index, **self.state_coords(), **self._sample_coords(idx)}
+        coords = {"time": np.asarray(self.time_index), **self.state_coords()}
+        coords.update(self._sample_coords(idx))
         return xr.Dataset(out, coords=coords)
 
     def regime_probabilities(
@@ -229,7 +230,7 @@ class HMMResults:
         dims = ("sample", dim) if d.ndim == 2 else ("sample", "time", dim)
         coords: dict[str, Any] = {dim: labels, **self._sample_coords(idx)}
         if d.ndim == 3:
-            coords["time"] = time
+            coords["time"] = np.asarray(time)
         return xr.DataArray(d, dims=dims, coords=coords, name="expected_duration")
 
     def expected_durations(
