@@ -107,8 +107,7 @@ class HMMResults:
     # ------------------------------------------------------------------------------------ draws
     def draw_positions(self, max_draws: int | None = None, *, random_seed: int = 0) -> np.ndarray:
         """Positions in the (chain, draw)-stacked sample: all, or a seeded sorted subset."""
-        post = self.idata.posterior
-        n = post.sizes["chain"] * post.sizes["draw"]
+        n = self._n_samples()
         if max_draws is None or max_draws >= n:
             return np.arange(n)
         rng = np.random.default_rng(random_seed)
