@@ -13,6 +13,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from pinned import BASE, CONFIG, pinned_fit, qe_prone_point, save_pinned_run
 
 from regimecast import __version__
@@ -133,8 +134,8 @@ def test_run_round_trip_and_identity_checks(fit, tmp_path):
     loaded, manifest = load_run(run)
     assert manifest["package_version"] == __version__
     assert loaded.config.to_dict() == fit.config.to_dict()
-    np.testing.assert_allclose(loaded.regime_probabilities()["smoothed_policy"],
-                               fit.regime_probabilities()["smoothed_policy"])
+    assert "regime_probabilities" in loaded.idata.groups()
+    xr.testing.assert_allclose(loaded.regime_probabilities(), fit.regime_probabilities())
     with pytest.raises(RunExistsError, match="--force"):
         save_pinned_run(fit, run)
     # a different expected config is refused, naming what differs
@@ -215,4 +216,4 @@ def test_forecast_with_time_varying_policy_transitions():
     assert lt.shape == (le.shape[0] - 1, 12, 12)
     fc = forecast(fit, horizon=6, max_draws=5, paths_per_draw=20, random_seed=1)
     assert fc.sizes == {"sample": 100, "horizon": 7}
-    assert fit.expected_durations(max_draws=5).shape == (12, 3)
+    assert fit.expected_durations(max_draws=5).sizes == {"stat": 3, "time": lt.shape[0], "state": 12}

@@ -36,7 +36,7 @@ def test_recovers_parameters_and_regime_paths_from_simulated_data():
         lo, hi = np.quantile(draws, [0.001, 0.999], axis=0)
         assert ((lo <= true[name]) & (true[name] <= hi)).all(), (name, lo, true[name], hi)
     assert inside / total >= 0.8, (inside, total)
-    reg = fit.regime_probabilities()
+    reg = fit.regime_probabilities().sel(stat="mean")
     pm_ = reg["smoothed_macro"].values
     pp = reg["smoothed_policy"].values
     t_macro = truth.loc[fit.data.dates, "macro"].to_numpy()
@@ -65,7 +65,7 @@ def test_real_panel_fit_passes_the_gate(real_fit):
 
 def _mean(fit, chain, label, start, end):
     reg = fit.regime_probabilities()
-    da = reg[f"smoothed_{chain}"].sel({chain: label})
+    da = reg[f"smoothed_{chain}"].sel({chain: label, "stat": "mean"})
     return float(da.sel(time=slice(pd.Timestamp(start), pd.Timestamp(end))).mean())
 
 

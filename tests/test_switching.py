@@ -30,8 +30,6 @@ from regimecast.models import (
     switching_data,
 )
 from regimecast.models.switching_arrays import (
-    NP,
-    PT,
     expanded_mask,
     expanded_states,
     hmm_inputs,
@@ -302,7 +300,7 @@ def test_matches_statsmodels_at_same_parameters(name):
     res = mod.smooth(sm_p)
     data = spec.prepare(endog, exog, exog_tvtp)
     params = sm_params_to_ours(mod, sm_p, spec)
-    sm_out = hmm_smoother(*hmm_inputs(NP, params, data, spec))
+    sm_out = hmm_smoother(*hmm_inputs(np, params, data, spec))
     k, p = spec.k_regimes, spec.order
     assert data.n_obs == mod.nobs
     assert abs(sm_out.loglik - res.llf) < TOL * max(1.0, abs(res.llf))
@@ -326,10 +324,10 @@ def test_numpy_and_pytensor_arrays_agree():
         data = spec.prepare(endog, exog, exog_tvtp)
         params = sm_params_to_ours(mod, sm_p, spec)
         sym = {k: pt.as_tensor_variable(np.asarray(v)).type() for k, v in params.items()}
-        outs = hmm_inputs(PT, sym, data, spec)
+        outs = hmm_inputs(pt, sym, data, spec)
         fn = pytensor.function(list(sym.values()), list(outs))
         got = fn(*[np.asarray(v) for v in params.values()])
-        for a, b in zip(got, hmm_inputs(NP, params, data, spec), strict=True):
+        for a, b in zip(got, hmm_inputs(np, params, data, spec), strict=True):
             np.testing.assert_allclose(a, b, atol=1e-12, rtol=1e-12)
 
 
@@ -416,7 +414,7 @@ def test_expanded_state_filter_matches_brute_force(spec, tvtp, monkeypatch):
         params["transition"] = trans / trans.sum(axis=1, keepdims=True)
     data = spec.prepare(y, exog_tvtp=x)
     ll, smoothed = _brute_force(y, spec, params, x)
-    out = hmm_smoother(*hmm_inputs(NP, params, data, spec))
+    out = hmm_smoother(*hmm_inputs(np, params, data, spec))
     assert abs(out.loglik - ll) < 1e-10
     np.testing.assert_allclose(marginal_regime(out.smoothed, k, p), smoothed, atol=1e-10)
 
@@ -442,10 +440,10 @@ def test_missing_values_zero_the_emissions_that_use_them():
         "sigma": 1.0,
         "ar": np.array([0.3, -0.1]),
     }
-    le = hmm_inputs(NP, params, data, spec)[2]
+    le = hmm_inputs(np, params, data, spec)[2]
     zero_rows = np.flatnonzero(np.all(le == 0, axis=1))
     assert list(zero_rows + 2) == [10, 11, 12]  # y_10 and the two observations that lag it
-    assert np.isfinite(hmm_filter(*hmm_inputs(NP, params, data, spec)).loglik)
+    assert np.isfinite(hmm_filter(*hmm_inputs(np, params, data, spec)).loglik)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -532,17 +530,24 @@ def test_results_probabilities_match_statsmodels_when_draws_coincide():
     res = fake_results(spec, endog, [params, params], exog, exog_tvtp)
     smres = mod.smooth(sm_p)
     probs = res.regime_probabilities()
-    assert probs["smoothed"].dims == ("stat", "time", "regime")
+    assert probs["smoothed_regime"].dims == ("stat", "time", "regime")
     for stat in ("mean", "lower", "upper"):
         np.testing.assert_allclose(
-            probs["smoothed"].sel(stat=stat), smres.smoothed_marginal_probabilities, atol=1e-8
+            probs["smoothed_regime"].sel(stat=stat),
+            smres.smoothed_marginal_probabilities,
+            atol=1e-8,
         )
         np.testing.assert_allclose(
-            probs["filtered"].sel(stat=stat), smres.filtered_marginal_probabilities, atol=1e-8
+            probs["filtered_regime"].sel(stat=stat),
+            smres.filtered_marginal_probabilities,
+            atol=1e-8,
         )
-    dur = res.expected_durations()
-    assert dur.dims == ("chain", "draw", "time", "regime")
-    np.testing.assert_allclose(dur.values[0, 0], smres.expected_durations, rtol=1e-8)
+    dur = res.expected_duration_draws()
+    assert dur.dims == ("sample", "time", "regime")
+    np.testing.assert_allclose(dur.values[0], smres.expected_durations, rtol=1e-8)
+    band = res.expected_durations()
+    assert band.dims == ("stat", "time", "regime")
+    np.testing.assert_allclose(band.sel(stat="upper"), smres.expected_durations, rtol=1e-8)
 
 
 def test_results_outputs_shapes_and_summary():
@@ -564,16 +569,14 @@ def test_results_outputs_shapes_and_summary():
     probs = res.regime_probabilities()
     assert list(probs["regime"].values) == ["low", "high"]
     assert (probs["time"].values == y.index.values).all()
-    np.testing.assert_allclose(probs["smoothed"].sel(stat="mean").sum("regime"), 1.0)
-    assert bool(
-        (probs["smoothed"].sel(stat="lower") <= probs["smoothed"].sel(stat="mean") + 1e-12).all()
-    )
-    dur = res.expected_durations()
-    np.testing.assert_allclose(dur.values[0, :, 0], [20.0, 10.0])
+    np.testing.assert_allclose(probs["smoothed_regime"].sel(stat="mean").sum("regime"), 1.0)
+    dur = res.expected_duration_draws()
+    np.testing.assert_allclose(dur.values[:, 0], [20.0, 10.0])
+    np.testing.assert_allclose(res.expected_durations().sel(stat="mean"), [15.0, 15.0])
     paths = res.sample_regime_paths(200, random_seed=5)
     assert paths.dims == ("chain", "draw", "path", "time") and paths.shape == (1, 2, 200, len(y))
     freq = (paths.values[0, 0] == 1).mean(axis=0)
-    sm = res.regime_probability_draws["smoothed"].values[0, 0, :, 1]
+    sm = res.regime_probability_draws()["smoothed_regime"].values[0, :, 1]
     assert np.all(np.abs(freq - sm) <= 4 * np.sqrt(sm * (1 - sm) / 200) + 1e-9)
     assert np.array_equal(paths, res.sample_regime_paths(200, random_seed=5))
     summ = res.summary()

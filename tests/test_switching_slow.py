@@ -71,7 +71,7 @@ def test_simulation_recovery_truth_inside_94pct_interval():
         lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
         assert np.all((lo <= value) & (value <= hi)), f"{name}: truth {value} outside [{lo}, {hi}]"
     # the smoothed regimes recover the simulated path (first observation only conditions the AR term)
-    smoothed = res.regime_probabilities()["smoothed"].sel(stat="mean").values
+    smoothed = res.regime_probabilities()["smoothed_regime"].sel(stat="mean").values
     accuracy = np.mean(smoothed.argmax(axis=1) == s[1:])
     assert accuracy > 0.9
     fc = res.forecast(6, random_seed=3, n_paths_per_draw=2)

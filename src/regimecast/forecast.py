@@ -220,7 +220,9 @@ def history_dataset(fit: MacroFit) -> xr.Dataset:
         coords={schema.TIME: pd.DatetimeIndex(panel.index).values},
     )
     for chain in ("macro", "policy"):
-        ds[schema.probability_variable(chain)] = reg[f"smoothed_{chain}"].reindex(time=ds.time)
+        ds[schema.probability_variable(chain)] = (
+            reg[f"smoothed_{chain}"].sel(stat="mean", drop=True).reindex(time=ds.time)
+        )
     for k in FORECAST_SERIES:
         meta = C.COLUMN_META.get(k)
         if k in ds and meta is not None:

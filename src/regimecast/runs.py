@@ -3,7 +3,8 @@
 A run directory holds::
 
     posterior.nc        InferenceData: posterior, sample_stats, and a ``regime_probabilities`` group
-                        (dims time, macro, policy; labelled states)
+                        (``MacroFit.regime_probabilities()``: dims stat, time, macro | policy;
+                        ``load_run`` answers the same request from it)
     regimes.csv         date, p_<macro label>..., p_<policy label>...  (posterior-mean smoothed)
     diagnostics.json    r-hat, bulk/tail ESS, divergences, sampling time, gate verdict
     config.json         the resolved configuration
@@ -46,10 +47,8 @@ def write_fit(
     """Write the fit's files into an existing (staging) directory; returns the manifest."""
     run_dir = Path(run_dir)
     cfg_dict = fit.config.to_dict()
-    regimes = fit.regime_probabilities()
+    regimes = fit.regime_probabilities()  # scalar attrs only: they identify the request on load
     idata = fit.idata.copy()
-    for k, v in regimes.attrs.items():
-        regimes.attrs[k] = str(v) if not isinstance(v, int | float | str) else v
     idata.add_groups({"regime_probabilities": regimes}, warn_on_custom_groups=False)
     with atomic_path(run_dir / POSTERIOR) as tmp:
         idata.to_netcdf(str(tmp), engine="h5netcdf")

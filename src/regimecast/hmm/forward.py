@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from regimecast.hmm.reference import _check
-from regimecast.hmm.types import HMMFiltered, HMMSmoothed
+from regimecast.hmm.types import HMMFiltered, HMMSmoothed, check_inputs
 
 _TINY = 1e-20  # smallest per-step normaliser accepted by the probability-space passes
 _MIN_LOG_A = -600.0  # finite transition entries further below the maximum force the log-space path
@@ -338,7 +337,7 @@ def as_3d(log_transition: np.ndarray) -> np.ndarray:
 
 
 def _prepare(log_init, log_transition, log_emission):
-    log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
+    log_init, log_transition, log_emission = check_inputs(log_init, log_transition, log_emission)
     if log_emission.shape[0] < 1:
         raise ValueError("log_emission must have at least one time step")
     la = as_3d(log_transition)

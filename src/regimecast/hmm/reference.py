@@ -10,13 +10,16 @@ Conventions shared by every kernel in :mod:`regimecast.hmm`:
 The marginal log-likelihood is ``log sum_paths exp(log_init[s_0] + sum_t log_transition[s_t, s_t+1]
 + sum_t log_emission[t, s_t])``; the inputs need not be normalised, and every quantity is computed
 with a per-step log-sum-exp so it stays finite for any finite input and any length.
+
+This module is independent of the fast kernels (:mod:`regimecast.hmm.forward`), which never import
+it: it shares only the result types and input checks of :mod:`regimecast.hmm.types`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from regimecast.hmm.types import HMMFiltered, HMMSmoothed
+from regimecast.hmm.types import HMMFiltered, HMMSmoothed, check_inputs
 
 
 def _lse(a: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
@@ -24,22 +27,6 @@ def _lse(a: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.n
     m = np.where(np.isfinite(m), m, 0.0)
     out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
-
-
-def _check(log_init, log_transition, log_emission):
-    log_init = np.asarray(log_init, dtype=float)
-    log_transition = np.asarray(log_transition, dtype=float)
-    log_emission = np.asarray(log_emission, dtype=float)
-    if log_emission.ndim != 2:
-        raise ValueError(f"log_emission must be (T, K), got shape {log_emission.shape}")
-    T, K = log_emission.shape
-    if log_init.shape != (K,):
-        raise ValueError(f"log_init must be ({K},), got shape {log_init.shape}")
-    if log_transition.shape not in {(K, K), (T - 1, K, K)}:
-        raise ValueError(
-            f"log_transition must be ({K}, {K}) or ({T - 1}, {K}, {K}), got {log_transition.shape}"
-        )
-    return log_init, log_transition, log_emission
 
 
 def _at(log_transition: np.ndarray, t: int) -> np.ndarray:
@@ -66,7 +53,7 @@ def _forward(log_init, log_transition, log_emission):
 
 def filter_np(log_init, log_transition, log_emission) -> HMMFiltered:
     """Forward filter (NumPy reference).  Shapes as in the module docstring."""
-    log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
+    log_init, log_transition, log_emission = check_inputs(log_init, log_transition, log_emission)
     loglik, log_filt, log_pred, _ = _forward(log_init, log_transition, log_emission)
     # normalise: with unnormalised transition rows the propagated vector does not sum to one
     log_pred = log_pred - _lse(log_pred, axis=1, keepdims=True)
@@ -81,7 +68,7 @@ def smoother_np(log_init, log_transition, log_emission) -> HMMSmoothed:
     log-likelihood with respect to ``log_transition``; ``smoothed`` is its gradient with respect to
     ``log_emission`` and ``smoothed[0]`` with respect to ``log_init``.
     """
-    log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
+    log_init, log_transition, log_emission = check_inputs(log_init, log_transition, log_emission)
     T, K = log_emission.shape
     loglik, log_filt, _, c = _forward(log_init, log_transition, log_emission)
     log_beta = np.zeros((T, K))
@@ -99,7 +86,7 @@ def sample_paths_np(
     log_init, log_transition, log_emission, n: int, random_seed: int | np.random.Generator | None
 ) -> np.ndarray:
     """Forward-filter backward-sample ``n`` regime paths, (n, T) int (NumPy reference)."""
-    log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
+    log_init, log_transition, log_emission = check_inputs(log_init, log_transition, log_emission)
     rng = np.random.default_rng(random_seed)
     T, K = log_emission.shape
     _, log_filt, _, _ = _forward(log_init, log_transition, log_emission)
@@ -120,7 +107,7 @@ def brute_force(log_init, log_transition, log_emission):
     """Enumerate all K**T paths (tiny T only): (loglik, smoothed (T, K), pair marginals (T-1, K, K))."""
     import itertools
 
-    log_init, log_transition, log_emission = _check(log_init, log_transition, log_emission)
+    log_init, log_transition, log_emission = check_inputs(log_init, log_transition, log_emission)
     T, K = log_emission.shape
     paths = np.array(list(itertools.product(range(K), repeat=T)))
     score = log_init[paths[:, 0]] + log_emission[np.arange(T), paths].sum(axis=1)

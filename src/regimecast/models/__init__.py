@@ -1,5 +1,6 @@
 """Model specs: the generic Markov-switching regression and the macro-regime x policy-state model."""
 
+from regimecast.models.hmm_results import HMMResults
 from regimecast.models.macro import MacroData, build_macro_model, prepare_data
 from regimecast.models.switching import (
     MarkovSwitchingRegression,
@@ -14,6 +15,7 @@ from regimecast.models.switching_results import (
 )
 
 __all__ = [
+    "HMMResults",
     "MacroData",
     "build_macro_model",
     "prepare_data",

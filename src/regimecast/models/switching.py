@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pymc as pm
@@ -37,11 +36,9 @@ import pytensor.tensor as pt
 from regimecast.errors import ConfigError
 from regimecast.fit import SamplerSettings, sample_model
 from regimecast.hmm import hmm_logp
-from regimecast.models.switching_arrays import PT, hmm_inputs
+from regimecast.models.switching_arrays import hmm_inputs
 from regimecast.models.switching_data import SwitchingData, prepare_data
-
-if TYPE_CHECKING:
-    from regimecast.models.switching_results import MarkovSwitchingResults
+from regimecast.models.switching_results import MarkovSwitchingResults
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +227,6 @@ class MarkovSwitchingRegression:
         progressbar: bool = False,
     ) -> MarkovSwitchingResults:
         """Sample the posterior with NUTS (:func:`regimecast.fit.sample_model`); the spec is unchanged."""
-        from regimecast.fit import convergence_problems, diagnose
-        from regimecast.models.switching_results import MarkovSwitchingResults
-
         data = self.prepare(endog, exog, exog_tvtp)
         model = build_switching_model(data, self)
         settings = sampler_settings or SamplerSettings()
@@ -240,7 +234,7 @@ class MarkovSwitchingRegression:
             model, settings, random_seed=random_seed, initvals=initvals, progressbar=progressbar
         )
         res = MarkovSwitchingResults(self, data, idata)
-        problems = convergence_problems(diagnose(idata, var_names=res.parameter_names))
+        problems = res.convergence_problems()
         if problems:
             log.warning(
                 "Markov-switching fit did not pass the convergence gate: %s", "; ".join(problems)
@@ -285,103 +279,101 @@ def build_switching_model(
     deterministic; the likelihood is the potential ``loglik`` (regimes marginalised by the engine).
     """
     data = endog if isinstance(endog, SwitchingData) else prepare_data(endog, exog, exog_tvtp, spec)
+    with pm.Model(coords=model_coords(data, spec)) as model:
+        params = {**_transition_priors(data, spec), **_regression_priors(data, spec)}
+        log_init, log_trans, log_em = hmm_inputs(pt, params, data, spec)
+        pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
+    return model
+
+
+def _transition_priors(data: SwitchingData, spec: MarkovSwitchingRegression) -> dict:
+    """``tvtp_coef`` or ``transition`` (+ ``expected_duration``), and ``init_probs`` if free."""
+    k = spec.k_regimes
+    pr = spec.prior
+    params: dict[str, pt.TensorVariable] = {}
+    if spec.exog_tvtp:
+        scale = np.array(
+            [
+                pr.tvtp_scale / s if np.ptp(c) > 0 else pr.tvtp_scale
+                for c, s in zip(data.exog_tvtp.T, map(_sd, data.exog_tvtp.T), strict=True)
+            ]
+        )
+        init = np.zeros((k, k - 1, len(scale)))
+        const_cols = [i for i, c in enumerate(data.exog_tvtp.T) if np.ptp(c) == 0 and c[0] != 0]
+        if const_cols:  # start persistent: stay logit +3 vs the reference, reference row -3
+            c = const_cols[0]
+            cval = data.exog_tvtp[0, c]
+            for i in range(k):
+                for j in range(k - 1):
+                    init[i, j, c] = (3.0 if i == j else 0.0) / cval if i < k - 1 else -3.0 / cval
+        params["tvtp_coef"] = pm.Normal(
+            "tvtp_coef",
+            0.0,
+            np.broadcast_to(scale, init.shape),
+            dims=("regime_from", "tvtp_to", "tvtp_variable"),
+            initval=init,
+        )
+    else:
+        alpha = pr.transition_alpha(k)
+        start = np.full((k, k), 0.1 / (k - 1))
+        np.fill_diagonal(start, 0.9)
+        params["transition"] = pm.Dirichlet(
+            "transition", a=alpha, dims=("regime_from", "regime_to"), initval=start
+        )
+        pm.Deterministic(
+            "expected_duration", 1.0 / (1.0 - pt.diagonal(params["transition"])), dims="regime"
+        )
+    if pr.initial == "dirichlet":
+        params["init_probs"] = pm.Dirichlet("init_probs", a=np.ones(k), dims="regime")
+    return params
+
+
+def _regression_priors(data: SwitchingData, spec: MarkovSwitchingRegression) -> dict:
+    """``const``, ``trend``, ``exog_coef``, ``sigma`` and ``ar`` as the spec has them."""
     k = spec.k_regimes
     y_obs = data.y[data.observed]
     y_mean, y_sd = data.y_mean, data.y_sd
     pr = spec.prior
     ordered = spec.ordered_parameter
     lin = np.linspace(-1.0, 1.0, k)
-    with pm.Model(coords=model_coords(data, spec)) as model:
-        params: dict[str, pt.TensorVariable] = {}
-        if spec.exog_tvtp:
-            scale = np.array(
-                [
-                    pr.tvtp_scale / s if np.ptp(c) > 0 else pr.tvtp_scale
-                    for c, s in zip(data.exog_tvtp.T, map(_sd, data.exog_tvtp.T), strict=True)
-                ]
-            )
-            init = np.zeros((k, k - 1, len(scale)))
-            const_cols = [i for i, c in enumerate(data.exog_tvtp.T) if np.ptp(c) == 0 and c[0] != 0]
-            if const_cols:  # start persistent: stay logit +3 vs the reference, reference row -3
-                c = const_cols[0]
-                cval = data.exog_tvtp[0, c]
-                for i in range(k):
-                    for j in range(k - 1):
-                        init[i, j, c] = (
-                            (3.0 if i == j else 0.0) / cval if i < k - 1 else -3.0 / cval
-                        )
-            params["tvtp_coef"] = pm.Normal(
-                "tvtp_coef",
-                0.0,
-                np.broadcast_to(scale, init.shape),
-                dims=("regime_from", "tvtp_to", "tvtp_variable"),
-                initval=init,
-            )
-        else:
-            alpha = pr.transition_alpha(k)
-            start = np.full((k, k), 0.1 / (k - 1))
-            np.fill_diagonal(start, 0.9)
-            params["transition"] = pm.Dirichlet(
-                "transition", a=alpha, dims=("regime_from", "regime_to"), initval=start
-            )
-            pm.Deterministic(
-                "expected_duration", 1.0 / (1.0 - pt.diagonal(params["transition"])), dims="regime"
-            )
-        if pr.initial == "dirichlet":
-            params["init_probs"] = pm.Dirichlet("init_probs", a=np.ones(k), dims="regime")
-
-        if "c" in spec.trend:
-            scale = pr.intercept_scale * y_sd
-            if spec.switching_trend:
-                kw = {}
-                start = y_mean + 0.5 * y_sd * lin
-                if ordered == "const":
-                    kw["transform"] = pm.distributions.transforms.ordered
-                params["const"] = pm.Normal(
-                    "const", y_mean, scale, dims="regime", initval=start, **kw
-                )
-            else:
-                params["const"] = pm.Normal("const", y_mean, scale, initval=np.median(y_obs))
-        if "t" in spec.trend:
-            tt = np.arange(1, data.n_obs_full + 1, dtype=float)
-            scale = pr.coef_scale * y_sd / _sd(tt)
-            params["trend"] = pm.Normal(
-                "trend", 0.0, scale, dims="regime" if spec.switching_trend else None
-            )
-        if data.n_exog:
-            xs = data.design[:, data.n_trend :]
-            scale = pr.coef_scale * y_sd / np.array([_sd(c) for c in xs.T])
-            dims = ("regime", "exog") if spec.switching_exog else ("exog",)
-            shape = (k, data.n_exog) if spec.switching_exog else (data.n_exog,)
-            params["exog_coef"] = pm.Normal(
-                "exog_coef", 0.0, np.broadcast_to(scale, shape), dims=dims
-            )
-        sscale = pr.sigma_scale * y_sd
-        if spec.switching_variance:
+    params: dict[str, pt.TensorVariable] = {}
+    if "c" in spec.trend:
+        scale = pr.intercept_scale * y_sd
+        if spec.switching_trend:
             kw = {}
-            if ordered == "sigma":
-                kw["transform"] = pm.distributions.transforms.Ordered(positive=True)
-            start = y_sd * np.linspace(0.5, 1.0, k)
-            params["sigma"] = pm.HalfNormal("sigma", sscale, dims="regime", initval=start, **kw)
+            start = y_mean + 0.5 * y_sd * lin
+            if ordered == "const":
+                kw["transform"] = pm.distributions.transforms.ordered
+            params["const"] = pm.Normal(
+                "const", y_mean, scale, dims="regime", initval=start, **kw
+            )
         else:
-            params["sigma"] = pm.HalfNormal("sigma", sscale, initval=0.7 * y_sd)
-        if spec.order:
-            dims = ("regime", "lag") if spec.switching_ar else ("lag",)
-            shape = (k, spec.order) if spec.switching_ar else (spec.order,)
-            params["ar"] = pm.Normal("ar", 0.0, pr.ar_scale, dims=dims, initval=np.zeros(shape))
-
-        log_init, log_trans, log_em = hmm_inputs(PT, params, data, spec)
-        pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
-    return model
-
-
-PARAMETER_VARIABLES = (
-    "transition",
-    "tvtp_coef",
-    "init_probs",
-    "const",
-    "trend",
-    "exog_coef",
-    "sigma",
-    "ar",
-)
+            params["const"] = pm.Normal("const", y_mean, scale, initval=np.median(y_obs))
+    if "t" in spec.trend:
+        tt = np.arange(1, data.n_obs_full + 1, dtype=float)
+        scale = pr.coef_scale * y_sd / _sd(tt)
+        params["trend"] = pm.Normal(
+            "trend", 0.0, scale, dims="regime" if spec.switching_trend else None
+        )
+    if data.n_exog:
+        xs = data.design[:, data.n_trend :]
+        scale = pr.coef_scale * y_sd / np.array([_sd(c) for c in xs.T])
+        dims = ("regime", "exog") if spec.switching_exog else ("exog",)
+        shape = (k, data.n_exog) if spec.switching_exog else (data.n_exog,)
+        params["exog_coef"] = pm.Normal(
+            "exog_coef", 0.0, np.broadcast_to(scale, shape), dims=dims
+        )
+    sscale = pr.sigma_scale * y_sd
+    if spec.switching_variance:
+        kw = {}
+        if ordered == "sigma":
+            kw["transform"] = pm.distributions.transforms.Ordered(positive=True)
+        start = y_sd * np.linspace(0.5, 1.0, k)
+        params["sigma"] = pm.HalfNormal("sigma", sscale, dims="regime", initval=start, **kw)
+    else:
+        params["sigma"] = pm.HalfNormal("sigma", sscale, initval=0.7 * y_sd)
+    if spec.order:
+        dims = ("regime", "lag") if spec.switching_ar else ("lag",)
+        shape = (k, spec.order) if spec.switching_ar else (spec.order,)
+        params["ar"] = pm.Normal("ar", 0.0, pr.ar_scale, dims=dims, initval=np.zeros(shape))
+    return params

@@ -1,7 +1,8 @@
 """HMM inputs of the Markov-switching regression, written once for NumPy and PyTensor.
 
-Every function takes an array namespace ``xp`` first (:data:`NP` or :data:`PT`), so the same code builds
-the NumPy arrays that the tests compare with statsmodels and the symbolic arrays that PyMC samples.
+Every function takes the array module ``xp`` first (``numpy`` or ``pytensor.tensor``, the convention of
+:mod:`regimecast.models.backend`), so the same code builds the NumPy arrays that the tests compare with
+statsmodels and the symbolic arrays that PyMC samples.
 
 State space.  With AR order ``p`` the hidden state at (effective) time t is the tuple
 ``(S_t, S_{t-1}, ..., S_{t-p})``; its flat index is the C-order ravel of that tuple (so ``S_t`` is the
@@ -28,68 +29,10 @@ import itertools
 from typing import Any
 
 import numpy as np
-import pytensor.tensor as pt
-from scipy.special import logsumexp as _np_logsumexp
+
+from regimecast.models import backend as B
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
-
-
-class _NumpyNS:
-    """The handful of array operations the model needs, NumPy flavour."""
-
-    exp = staticmethod(np.exp)
-    where = staticmethod(np.where)
-    concatenate = staticmethod(np.concatenate)
-    zeros = staticmethod(np.zeros)
-    ones = staticmethod(np.ones)
-    eye = staticmethod(np.eye)
-    diagonal = staticmethod(np.diagonal)
-
-    @staticmethod
-    def log(x):
-        with np.errstate(divide="ignore"):  # log(0) = -inf is a valid (impossible) transition
-            return np.log(x)
-
-    @staticmethod
-    def as_array(x):
-        return np.asarray(x, dtype=float)
-
-    @staticmethod
-    def logsumexp(x, axis):
-        return _np_logsumexp(x, axis=axis, keepdims=True)
-
-    @staticmethod
-    def solve(a, b):
-        return np.linalg.solve(a, b)
-
-
-class _PytensorNS:
-    """The same operations on PyTensor tensors."""
-
-    log = staticmethod(pt.log)
-    exp = staticmethod(pt.exp)
-    where = staticmethod(pt.where)
-    concatenate = staticmethod(pt.concatenate)
-    zeros = staticmethod(pt.zeros)
-    ones = staticmethod(pt.ones)
-    eye = staticmethod(pt.eye)
-    diagonal = staticmethod(pt.diagonal)
-
-    @staticmethod
-    def as_array(x):
-        return pt.as_tensor_variable(x)
-
-    @staticmethod
-    def logsumexp(x, axis):
-        return pt.logsumexp(x, axis=axis, keepdims=True)
-
-    @staticmethod
-    def solve(a, b):
-        return pt.linalg.solve(a, b)
-
-
-NP = _NumpyNS()
-PT = _PytensorNS()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,7 +85,7 @@ def stationary_distribution(xp, p):
     """Stationary distribution pi of a (K, K) row-stochastic matrix: pi P = pi, sum(pi) = 1."""
     k = p.shape[0]
     a = (xp.eye(k) - p + xp.ones((k, k))).T
-    return xp.solve(a, xp.ones(k))
+    return B.solve(xp, a, xp.ones(k))
 
 
 def tvtp_log_transition(xp, coef, exog_tvtp):
@@ -156,7 +99,7 @@ def tvtp_log_transition(xp, coef, exog_tvtp):
     n = exog_tvtp.shape[0]
     eta = (exog_tvtp @ coef.reshape((k * km1, q)).T).reshape((n, k, km1))
     eta = xp.concatenate([eta, xp.zeros((n, k, 1))], axis=2)
-    return eta - xp.logsumexp(eta, axis=2)
+    return B.log_softmax(xp, eta, axis=2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,7 +142,7 @@ def log_emission(xp, params: dict[str, Any], data, spec):
     sigma = params["sigma"]
     sigma = sigma if spec.switching_variance else xp.ones(k) * sigma
     sig = sigma[s0][None, :]
-    logpdf = -0.5 * _LOG_2PI - xp.log(sig) - 0.5 * (resid / sig) ** 2
+    logpdf = -0.5 * _LOG_2PI - B.log(xp, sig) - 0.5 * (resid / sig) ** 2
     return xp.where(data.valid[:, None], logpdf, 0.0)
 
 
@@ -207,7 +150,7 @@ def log_regime_transitions(xp, params: dict[str, Any], data, spec):
     """Regime (K x K) log transitions: (K, K) constant, or (T, K, K) with entry s moving s-1 -> s."""
     if spec.exog_tvtp:
         return tvtp_log_transition(xp, params["tvtp_coef"], data.exog_tvtp)
-    return xp.log(params["transition"])
+    return B.log(xp, params["transition"])
 
 
 def hmm_inputs(xp, params: dict[str, Any], data, spec):
@@ -216,10 +159,10 @@ def hmm_inputs(xp, params: dict[str, Any], data, spec):
     log_p = log_regime_transitions(xp, params, data, spec)
     tv = spec.exog_tvtp
     if spec.prior.initial == "dirichlet":
-        log_pi0 = xp.log(params["init_probs"])
+        log_pi0 = B.log(xp, params["init_probs"])
     else:
         p0 = xp.exp(log_p[0]) if tv else params["transition"]
-        log_pi0 = xp.log(stationary_distribution(xp, p0))
+        log_pi0 = B.log(xp, stationary_distribution(xp, p0))
     states = expanded_states(k, p)
     log_init = log_pi0[states[:, p]]
     for j in range(1, p + 1):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from regimecast.errors import DataError
+from regimecast.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,6 @@ def prepare_data(endog, exog, exog_tvtp, spec) -> SwitchingData:
     Raises :class:`DataError` (bad or too short data) or :class:`~regimecast.errors.ConfigError`
     (data that do not match the spec, e.g. ``exog_tvtp`` passed to a constant-transition model).
     """
-    from regimecast.errors import ConfigError
-
     if isinstance(endog, pd.DataFrame):
         if endog.shape[1] != 1:
             raise DataError(f"endog must be one series, got a frame with {endog.shape[1]} columns")
@@ -151,12 +149,29 @@ def prepare_data(endog, exog, exog_tvtp, spec) -> SwitchingData:
             f"{MIN_EFFECTIVE_OBS} (too many missing values for an AR({p}) model)"
         )
 
-    t_full = len(y)
+    design, trend_names, exog_names = _design(len(y), index, exog, spec.trend)
+    tvtp_arr, tvtp_names = _transition_covariates(exog_tvtp, index, spec.exog_tvtp)
+    return SwitchingData(
+        y=y,
+        observed=observed,
+        valid=valid,
+        design=design,
+        trend_names=tuple(trend_names),
+        exog_names=exog_names,
+        exog_tvtp=tvtp_arr,
+        tvtp_names=tvtp_names,
+        index=index,
+        order=p,
+    )
+
+
+def _design(t_full: int, index: pd.Index, exog, trend: str):
+    """(design (T, m): trend columns then regressors, trend names, regressor names)."""
     trend_cols, trend_names = [], []
-    if "c" in spec.trend:
+    if "c" in trend:
         trend_cols.append(np.ones(t_full))
         trend_names.append("const")
-    if "t" in spec.trend:
+    if "t" in trend:
         trend_cols.append(np.arange(1, t_full + 1, dtype=float))  # statsmodels: 1, 2, ..., T
         trend_names.append("trend")
     exog_frame = None if exog is None else _as_frame(exog, "exog", index, "x")
@@ -170,34 +185,27 @@ def prepare_data(endog, exog, exog_tvtp, spec) -> SwitchingData:
         raise DataError(
             f"exog column names {sorted(clash)} clash with the trend terms; rename them"
         )
+    return design, tuple(trend_names), exog_names
 
-    if spec.exog_tvtp and exog_tvtp is None:
+
+def _transition_covariates(exog_tvtp, index: pd.Index, wanted: bool):
+    """(exog_tvtp (T, q) or None, column names), checked against the spec's ``exog_tvtp``."""
+    if wanted and exog_tvtp is None:
         raise ConfigError(
             "the spec has exog_tvtp=True but fit() got no exog_tvtp: pass the transition "
             "covariates (include a column of ones for the intercept)"
         )
-    if not spec.exog_tvtp and exog_tvtp is not None:
+    if not wanted and exog_tvtp is not None:
         raise ConfigError(
             "fit() got exog_tvtp but the spec has exog_tvtp=False: set exog_tvtp=True"
         )
-    tvtp_arr, tvtp_names = None, ()
-    if exog_tvtp is not None:
-        frame = _as_frame(exog_tvtp, "exog_tvtp", index, "tvtp")
-        tvtp_arr, tvtp_names = frame.to_numpy(), tuple(frame.columns)
-        if not np.any(np.ptp(tvtp_arr, axis=0) == 0):
-            log.warning(
-                "exog_tvtp has no constant column: transition probabilities have no intercept "
-                "(statsmodels' convention: add a column of ones yourself)"
-            )
-    return SwitchingData(
-        y=y,
-        observed=observed,
-        valid=valid,
-        design=design,
-        trend_names=tuple(trend_names),
-        exog_names=exog_names,
-        exog_tvtp=tvtp_arr,
-        tvtp_names=tvtp_names,
-        index=index,
-        order=p,
-    )
+    if exog_tvtp is None:
+        return None, ()
+    frame = _as_frame(exog_tvtp, "exog_tvtp", index, "tvtp")
+    arr = frame.to_numpy()
+    if not np.any(np.ptp(arr, axis=0) == 0):
+        log.warning(
+            "exog_tvtp has no constant column: transition probabilities have no intercept "
+            "(statsmodels' convention: add a column of ones yourself)"
+        )
+    return arr, tuple(frame.columns)

@@ -1,14 +1,15 @@
 """Posterior results of a Markov-switching regression: regime probabilities, durations, paths, forecasts.
 
 Everything here is computed per posterior draw with the engine's numba kernels from the NumPy version
-of the model arrays (:mod:`regimecast.models.switching_arrays`), then summarised.
+of the model arrays (:mod:`regimecast.models.switching_arrays`), then summarised; the outputs shared
+with the macro model (probabilities, durations, diagnostics) come from
+:class:`~regimecast.models.hmm_results.HMMResults`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -16,9 +17,9 @@ import pandas as pd
 import xarray as xr
 
 from regimecast.errors import DataError
-from regimecast.hmm import hmm_filter, hmm_sample_paths, hmm_smoother
+from regimecast.hmm import hmm_filter, hmm_sample_paths
+from regimecast.models.hmm_results import BAND, HMMResults, summarise
 from regimecast.models.switching_arrays import (
-    NP,
     expanded_states,
     hmm_inputs,
     log_regime_transitions,
@@ -28,10 +29,16 @@ from regimecast.models.switching_arrays import (
 )
 from regimecast.models.switching_data import SwitchingData, _as_frame
 
-if TYPE_CHECKING:
-    from regimecast.models.switching import MarkovSwitchingRegression
-
-STATS = ("mean", "lower", "upper")
+PARAMETER_VARIABLES = (
+    "transition",
+    "tvtp_coef",
+    "init_probs",
+    "const",
+    "trend",
+    "exog_coef",
+    "sigma",
+    "ar",
+)
 
 
 def predict_regime_probabilities(
@@ -51,21 +58,7 @@ def predict_regime_probabilities(
     return out
 
 
-def summarise(da: xr.DataArray, dims: tuple[str, ...], quantiles=(0.03, 0.97)) -> xr.DataArray:
-    """Mean and two quantiles over ``dims``: a new leading ``stat`` dim (mean, lower, upper)."""
-    q = da.quantile(list(quantiles), dim=list(dims)).rename(quantile="stat")
-    out = xr.concat(
-        [
-            da.mean(dim=list(dims)).expand_dims(stat=["mean"]),
-            q.assign_coords(stat=["lower", "upper"]),
-        ],
-        dim="stat",
-    )
-    out.attrs["quantiles"] = tuple(quantiles)
-    return out
-
-
-def summarise_forecast(fc: xr.Dataset, quantiles=(0.03, 0.97)) -> xr.Dataset:
+def summarise_forecast(fc: xr.Dataset, quantiles=BAND) -> xr.Dataset:
     """Summary of :meth:`MarkovSwitchingResults.forecast`: dims (stat, step[, regime]).
 
     ``regime_probability``: mean and quantiles over draws of the exact predicted probabilities;
@@ -88,106 +81,70 @@ def summarise_forecast(fc: xr.Dataset, quantiles=(0.03, 0.97)) -> xr.Dataset:
     )
 
 
-class MarkovSwitchingResults:
+class MarkovSwitchingResults(HMMResults):
     """The posterior of a :class:`~regimecast.models.switching.MarkovSwitchingRegression` fit.
 
-    Attributes: ``spec``, ``data`` (:class:`SwitchingData`), ``idata`` (ArviZ; dims ``regime`` and
-    ``time`` = the effective sample's index).  Methods compute regime probabilities, durations, regime
-    paths and forecasts per posterior draw.
+    Attributes: ``spec`` (the model specification), ``data`` (:class:`SwitchingData`), ``idata``
+    (ArviZ; dims ``regime`` and ``time`` = the effective sample's index).  Regime probabilities,
+    durations, diagnostics and the summary follow :class:`~regimecast.models.hmm_results.HMMResults`
+    (state dim ``regime``); regime paths and forecasts are computed for every posterior draw.
     """
 
-    def __init__(
-        self, spec: MarkovSwitchingRegression, data: SwitchingData, idata: az.InferenceData
-    ):
+    def __init__(self, spec, data: SwitchingData, idata: az.InferenceData):
         self.spec = spec
         self.data = data
         self.idata = idata
 
-    # ---------------------------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------------------------- hooks
     @property
     def parameter_names(self) -> list[str]:
-        from regimecast.models.switching import PARAMETER_VARIABLES
-
         return [v for v in PARAMETER_VARIABLES if v in self.idata.posterior]
+
+    @property
+    def summary_names(self) -> list[str]:
+        extra = ["expected_duration"] if "expected_duration" in self._post else []
+        return self.parameter_names + extra
 
     @property
     def regimes(self) -> list[str]:
         return list(self.spec.regimes)
 
     @property
+    def time_index(self) -> pd.Index:
+        return self.data.time_index
+
+    def hmm_arrays(self, point: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(log_init, log_transition, log_emission) on the expanded state space at ``point``."""
+        return hmm_inputs(np, point, self.data, self.spec)
+
+    def state_coords(self) -> dict[str, list[str]]:
+        return {"regime": self.regimes}
+
+    def marginal_probabilities(self, probs: np.ndarray) -> dict[str, np.ndarray]:
+        return {"regime": marginal_regime(probs, self.spec.k_regimes, self.spec.order)}
+
+    def duration_log_transitions(self, point: dict) -> np.ndarray:
+        log_p = log_regime_transitions(np, point, self.data, self.spec)
+        return log_p[self.spec.order :] if self.spec.exog_tvtp else log_p
+
+    def duration_coords(self) -> tuple[str, list[str], pd.Index | None]:
+        return "regime", self.regimes, self.data.time_index
+
+    # ---------------------------------------------------------------------------------- helpers
+    @property
     def _post(self) -> xr.Dataset:
         return self.idata.posterior
 
-    def draw_params(self, chain: int, draw: int) -> dict[str, np.ndarray]:
-        """Parameter values (NumPy) of one posterior draw, by position."""
-        return {
-            v: np.asarray(self._post[v].values[chain, draw], dtype=float)
-            for v in self.parameter_names
-        }
-
     def _iter_draws(self) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
-        n_chain, n_draw = self._post.sizes["chain"], self._post.sizes["draw"]
-        cache = {v: np.asarray(self._post[v].values, dtype=float) for v in self.parameter_names}
-        for c in range(n_chain):
-            for d in range(n_draw):
-                yield c, d, {v: a[c, d] for v, a in cache.items()}
-
-    def hmm_arrays(self, params: dict[str, np.ndarray]):
-        """(log_init, log_transition, log_emission) on the expanded state space at ``params``."""
-        return hmm_inputs(NP, params, self.data, self.spec)
+        """Every draw as (chain position, draw position, point)."""
+        n_draw = self._post.sizes["draw"]
+        for i, point in enumerate(self.points()):
+            yield (*divmod(i, n_draw), point)
 
     def _dims(self) -> dict[str, Any]:
-        coords = {"chain": self._post["chain"].values, "draw": self._post["draw"].values}
-        return coords
+        return {"chain": self._post["chain"].values, "draw": self._post["draw"].values}
 
     # ---------------------------------------------------------------------------------- outputs
-    @cached_property
-    def regime_probability_draws(self) -> xr.Dataset:
-        """Filtered and smoothed P(S_t = k | y) per draw: dims (chain, draw, time, regime)."""
-        k, p = self.spec.k_regimes, self.spec.order
-        nc, nd = self._post.sizes["chain"], self._post.sizes["draw"]
-        n = self.data.n_obs
-        filt = np.empty((nc, nd, n, k))
-        smooth = np.empty((nc, nd, n, k))
-        for c, d, params in self._iter_draws():
-            res = hmm_smoother(*self.hmm_arrays(params))
-            filt[c, d] = marginal_regime(res.filtered, k, p)
-            smooth[c, d] = marginal_regime(res.smoothed, k, p)
-        coords = {**self._dims(), "time": self.data.time_index, "regime": self.regimes}
-        dims = ("chain", "draw", "time", "regime")
-        return xr.Dataset({"filtered": (dims, filt), "smoothed": (dims, smooth)}, coords=coords)
-
-    def regime_probabilities(self, quantiles=(0.03, 0.97)) -> xr.Dataset:
-        """Posterior mean and credible band of the filtered and smoothed regime probabilities.
-
-        Returns a Dataset with ``filtered`` and ``smoothed``, dims (stat, time, regime), stat in
-        (mean, lower, upper) at ``quantiles`` (default 3% and 97%).
-        """
-        draws = self.regime_probability_draws
-        return xr.Dataset(
-            {
-                name: summarise(draws[name], ("chain", "draw"), quantiles)
-                for name in ("filtered", "smoothed")
-            },
-            attrs={"quantiles": tuple(quantiles)},
-        )
-
-    def expected_durations(self) -> xr.DataArray:
-        """Posterior expected durations 1 / (1 - p_kk): (chain, draw, regime), or (chain, draw, time,
-        regime) with time-varying transitions (the duration implied by each period's matrix)."""
-        if not self.spec.exog_tvtp:
-            return self._post["expected_duration"]
-        k, p = self.spec.k_regimes, self.spec.order
-        nc, nd = self._post.sizes["chain"], self._post.sizes["draw"]
-        out = np.empty((nc, nd, self.data.n_obs, k))
-        for c, d, params in self._iter_draws():
-            lp = log_regime_transitions(NP, params, self.data, self.spec)[p:]
-            out[c, d] = 1.0 / (1.0 - np.exp(np.diagonal(lp, axis1=1, axis2=2)))
-        coords = {**self._dims(), "time": self.data.time_index, "regime": self.regimes}
-        return xr.DataArray(
-            out, dims=("chain", "draw", "time", "regime"), coords=coords, name="expected_duration"
-        )
-
     def sample_regime_paths(self, n_per_draw: int = 1, *, random_seed: int) -> xr.DataArray:
         """Regime paths drawn from p(S_1..n | y, theta) per posterior draw (FFBS).
 
@@ -210,19 +167,6 @@ class MarkovSwitchingResults:
             name="regime",
             attrs={"regimes": tuple(self.regimes)},
         )
-
-    def summary(self, hdi_prob: float = 0.94) -> pd.DataFrame:
-        """ArviZ summary (mean, sd, HDI, ESS, r-hat) of the parameters and expected durations."""
-        names = self.parameter_names + (
-            ["expected_duration"] if "expected_duration" in self._post else []
-        )
-        return az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
-
-    def diagnostics(self):
-        """Convergence diagnostics of the parameters (:func:`regimecast.fit.diagnose`)."""
-        from regimecast.fit import diagnose
-
-        return diagnose(self.idata, var_names=self.parameter_names)
 
     # ---------------------------------------------------------------------------------- forecast
     def _future_design(self, steps: int, exog) -> np.ndarray:
@@ -287,61 +231,22 @@ class MarkovSwitchingResults:
                 f"the last {p} values of endog must be observed to forecast an AR({p}) model "
                 f"(missing at {list(data.index[-p:][~data.observed[-p:]])})"
             )
-        tvtp_future = None
-        if spec.exog_tvtp:
-            if exog_tvtp is None:
-                raise DataError(
-                    f"time-varying transitions: pass exog_tvtp with {steps} future rows"
-                )
-            tvtp_future = _as_frame(
-                exog_tvtp, "future exog_tvtp", pd.RangeIndex(steps), "tvtp"
-            ).to_numpy()
-            if tvtp_future.shape[1] != len(data.tvtp_names):
-                raise DataError(
-                    f"future exog_tvtp has {tvtp_future.shape[1]} columns, the model "
-                    f"{len(data.tvtp_names)}"
-                )
+        tvtp_future = self._future_tvtp(steps, exog_tvtp)
         design_f = self._future_design(steps, exog)
-        states = expanded_states(k, p)
         rng = np.random.default_rng(random_seed)
         nc, nd = self._post.sizes["chain"], self._post.sizes["draw"]
         n = int(n_paths_per_draw)
         probs = np.empty((nc, nd, steps, k))
         regimes = np.empty((nc, nd, n, steps), dtype=np.int64)
         ys = np.empty((nc, nd, n, steps))
-        y_last = data.y[data.n_obs_full - p :][::-1]  # y_{T-1}, ..., y_{T-p}
         for c, d, params in self._iter_draws():
-            li, la, le = self.hmm_arrays(params)
-            filt = hmm_filter(li, la, le).filtered[-1]
+            filt = hmm_filter(*self.hmm_arrays(params)).filtered[-1]
             if spec.exog_tvtp:
-                log_p = tvtp_log_transition(NP, params["tvtp_coef"], tvtp_future)
+                log_p = tvtp_log_transition(np, params["tvtp_coef"], tvtp_future)
             else:
                 log_p = np.log(params["transition"])
             probs[c, d] = predict_regime_probabilities(marginal_regime(filt, k, p), log_p, steps)
-            xb = regression_means(NP, params, data, spec)  # (T, K)
-            xb_f = self._future_means(params, design_f)  # (steps, K)
-            sigma = params["sigma"] * np.ones(k)
-            ar = None
-            if p:
-                ar = params["ar"] if spec.switching_ar else np.ones((k, 1)) * params["ar"][None]
-            e = rng.choice(states.shape[0], size=n, p=filt / filt.sum())
-            s = states[e, 0]
-            # z_hist[:, j-1] = y_{T-j} - x_{T-j} b_{S_{T-j}}
-            z_hist = np.empty((n, p))
-            for j in range(1, p + 1):
-                z_hist[:, j - 1] = y_last[j - 1] - xb[data.n_obs_full - j, states[e, j - 1]]
-            p_mat = np.exp(log_p)
-            for h in range(steps):
-                ph = p_mat if p_mat.ndim == 2 else p_mat[h]
-                cum = np.cumsum(ph[s], axis=1)
-                u = rng.random(n)[:, None] * cum[:, -1:]
-                s = np.minimum((u >= cum).sum(axis=1), k - 1)
-                z = sigma[s] * rng.standard_normal(n)
-                if p:
-                    z = z + np.sum(ar[s] * z_hist, axis=1)
-                    z_hist = np.concatenate([z[:, None], z_hist[:, :-1]], axis=1)
-                regimes[c, d, :, h] = s
-                ys[c, d, :, h] = xb_f[h, s] + z
+            regimes[c, d], ys[c, d] = self._simulate(params, filt, log_p, design_f, n, rng)
         coords: dict[str, Any] = {
             **self._dims(),
             "path": np.arange(n),
@@ -361,10 +266,60 @@ class MarkovSwitchingResults:
             attrs={"regimes": tuple(self.regimes)},
         )
 
+    def _future_tvtp(self, steps: int, exog_tvtp) -> np.ndarray | None:
+        """(steps, q) future transition covariates, checked; None for constant transitions."""
+        if not self.spec.exog_tvtp:
+            return None
+        if exog_tvtp is None:
+            raise DataError(f"time-varying transitions: pass exog_tvtp with {steps} future rows")
+        future = _as_frame(exog_tvtp, "future exog_tvtp", pd.RangeIndex(steps), "tvtp").to_numpy()
+        if future.shape[1] != len(self.data.tvtp_names):
+            raise DataError(
+                f"future exog_tvtp has {future.shape[1]} columns, the model "
+                f"{len(self.data.tvtp_names)}"
+            )
+        return future
+
+    def _simulate(self, params, filt, log_p, design_f, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` futures of one draw from the filtered expanded state ``filt``: (regimes, y), each
+        (n, steps); ``log_p`` (K, K) or (steps, K, K)."""
+        spec, data = self.spec, self.data
+        k, p = spec.k_regimes, spec.order
+        steps = design_f.shape[0]
+        states = expanded_states(k, p)
+        xb = regression_means(np, params, data, spec)  # (T, K)
+        xb_f = self._future_means(params, design_f)  # (steps, K)
+        sigma = params["sigma"] * np.ones(k)
+        ar = None
+        if p:
+            ar = params["ar"] if spec.switching_ar else np.ones((k, 1)) * params["ar"][None]
+        e = rng.choice(states.shape[0], size=n, p=filt / filt.sum())
+        s = states[e, 0]
+        # z_hist[:, j-1] = y_{T-j} - x_{T-j} b_{S_{T-j}}
+        y_last = data.y[data.n_obs_full - p :][::-1]  # y_{T-1}, ..., y_{T-p}
+        z_hist = np.empty((n, p))
+        for j in range(1, p + 1):
+            z_hist[:, j - 1] = y_last[j - 1] - xb[data.n_obs_full - j, states[e, j - 1]]
+        p_mat = np.exp(log_p)
+        regimes = np.empty((n, steps), dtype=np.int64)
+        ys = np.empty((n, steps))
+        for h in range(steps):
+            ph = p_mat if p_mat.ndim == 2 else p_mat[h]
+            cum = np.cumsum(ph[s], axis=1)
+            u = rng.random(n)[:, None] * cum[:, -1:]
+            s = np.minimum((u >= cum).sum(axis=1), k - 1)
+            z = sigma[s] * rng.standard_normal(n)
+            if p:
+                z = z + np.sum(ar[s] * z_hist, axis=1)
+                z_hist = np.concatenate([z[:, None], z_hist[:, :-1]], axis=1)
+            regimes[:, h] = s
+            ys[:, h] = xb_f[h, s] + z
+        return regimes, ys
+
     def _future_means(self, params: dict[str, np.ndarray], design_f: np.ndarray) -> np.ndarray:
         """(steps, K) regression means at the future design rows."""
         fake = _DesignView(self.data, design_f)
-        return regression_means(NP, params, fake, self.spec)
+        return regression_means(np, params, fake, self.spec)
 
 
 class _DesignView:
