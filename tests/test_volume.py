@@ -184,3 +184,42 @@ def test_run_without_volume_series_is_refused(saved_run, tmp_path, capsys) -> No
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "IWM" in lines[0] and "refit" in lines[0]
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# The model uses volume from model.volume_start
+# ----------------------------------------------------------------------------------------------
+
+
+def test_model_uses_volume_from_volume_start(data_store) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from regimecast.config import load_config
+    from regimecast.models.macro import prepare_data
+
+    cfg = load_config().model
+    assert cfg.volume_start == "2005-01"
+    panel = load_panel(data_store, as_of="2023-12")
+    before = panel.copy()
+    d = prepare_data(panel, cfg)
+    pd.testing.assert_frame_equal(panel, before)  # the panel itself is not touched
+    dates = pd.DatetimeIndex(d.dates)
+    used = np.isfinite(d.vol)
+    assert dates[used][0] == pd.Timestamp("2005-01-01") and used.sum() == 19 * 12
+    np.testing.assert_array_equal(d.vol[used], panel[C.SMALLCAP_VOLUME_LOG].loc["2005":].to_numpy())
+    # the trend is 0 at the centre of the months used: (2005-01 + 2023-12) / 2
+    centre = (np.flatnonzero(dates == "2005-01-01")[0] + np.flatnonzero(dates == "2023-12-01")[0]) / 2
+    assert d.trend[int(centre)] == pytest.approx(-0.5 / cfg.volume_trend_per)
+    d_all = prepare_data(panel, replace(cfg, volume_start="1987-01"))
+    assert pd.DatetimeIndex(d_all.dates)[np.isfinite(d_all.vol)][0] == pd.Timestamp("1987-10-01")
+
+
+@pytest.mark.parametrize("bad", ["2005", "2005-13", "05-01", "2005-1"])
+def test_bad_volume_start_is_a_config_error(bad) -> None:
+    from regimecast.config import load_config
+    from regimecast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.volume_start"):
+        load_config().replace(model={"volume_start": bad})
