@@ -136,32 +136,21 @@ def test_cpi_october_2025_missing_not_filled(panel: pd.DataFrame, data_store: Pa
     assert not math.isnan(panel.loc["2025-09-01", C.CPI_MOM_ANN])
 
 
-def test_smallcap_volume_iwm_and_proxy(panel: pd.DataFrame, data_store: Path) -> None:
-    iwm = _daily_volume(data_store / "yahoo" / "IWM.csv")
-    june = [v for d, v in iwm.items() if d.startswith("2010-06") and v > 0]
-    assert panel.loc["2010-06-01", C.SMALLCAP_VOLUME] == pytest.approx(statistics.fmean(june))
-    assert panel.loc["2010-06-01", C.SMALLCAP_VOLUME_LOG] == pytest.approx(
-        math.log(statistics.fmean(june))
-    )
-    flag = panel[C.SMALLCAP_VOLUME_PROXY]
-    assert (flag[:"2004-12-01"] == 1).all() and (flag["2005-01-01":] == 0).all()
-    vol = panel[C.SMALLCAP_VOLUME]
-    assert vol[:"1987-08-01"].isna().all()  # before ^RUT volume exists
-    assert vol["1987-10-01":].notna().all()
-    # The proxy is ^RUT volume times one constant ratio, taken over the 2005-2009 overlap.
+def test_smallcap_volume_rut_and_iwm_cross_check(panel: pd.DataFrame, data_store: Path) -> None:
     rut = _daily_volume(data_store / "yahoo" / "RUT.csv")
-    mar_1995 = statistics.fmean(v for d, v in rut.items() if d.startswith("1995-03") and v > 0)
-    ratio = panel.attrs["volume_ratio"]
-    assert vol["1995-03-01"] == pytest.approx(ratio * mar_1995)
-    logs = []
-    for y in range(2005, 2010):
-        for m in range(1, 13):
-            key = f"{y}-{m:02d}"
-            a = [v for d, v in iwm.items() if d.startswith(key) and v > 0]
-            b = [v for d, v in rut.items() if d.startswith(key) and v > 0]
-            logs.append(math.log(statistics.fmean(a) / statistics.fmean(b)))
-    assert ratio == pytest.approx(math.exp(statistics.fmean(logs)), rel=1e-10)
-    assert panel.attrs["volume_overlap_months"] == 60
+    iwm = _daily_volume(data_store / "yahoo" / "IWM.csv")
+    for month in ("1995-03", "2010-06"):
+        r = [v for d, v in rut.items() if d.startswith(month) and v > 0]
+        assert panel.loc[f"{month}-01", C.SMALLCAP_VOLUME] == pytest.approx(statistics.fmean(r))
+        assert panel.loc[f"{month}-01", C.SMALLCAP_VOLUME_LOG] == pytest.approx(
+            math.log(statistics.fmean(r))
+        )
+    june = [v for d, v in iwm.items() if d.startswith("2010-06") and v > 0]
+    assert panel.loc["2010-06-01", C.SMALLCAP_VOLUME_IWM] == pytest.approx(statistics.fmean(june))
+    assert (panel[C.SMALLCAP_VOLUME_PROXY] == 0).all()  # one source, no splice
+    vol = panel[C.SMALLCAP_VOLUME]
+    assert vol[:"1987-09-01"].isna().all()  # before ^RUT volume, and its partial first month
+    assert vol["1987-10-01":].notna().all()
 
 
 def test_zero_volume_days_are_missing_days(data_store: Path) -> None:
@@ -182,8 +171,9 @@ def test_zero_volume_days_are_missing_days(data_store: Path) -> None:
 def test_partial_last_month_is_missing(data_store: Path) -> None:
     df = load_panel(data_store, as_of="2026-02")
     assert df.index[-1] == pd.Timestamp("2026-02-01")
-    # IWM has 15 days of February 2026 (to the 23rd): the month is incomplete, so missing.
+    # ^RUT and IWM have 15 days of February 2026 (to the 23rd): the month is incomplete, so missing.
     assert math.isnan(df.loc["2026-02-01", C.SMALLCAP_VOLUME])
+    assert math.isnan(df.loc["2026-02-01", C.SMALLCAP_VOLUME_IWM])
     assert not math.isnan(df.loc["2026-01-01", C.SMALLCAP_VOLUME])
 
 
@@ -208,7 +198,7 @@ def test_data_after_as_of_is_never_read(data_store: Path, as_of: str) -> None:
         poisoned[k] = s
     again = build_panel(poisoned, as_of=as_of, store=data_store)
     pd.testing.assert_frame_equal(again, clean, check_freq=False)
-    assert again.attrs["volume_ratio"] == clean.attrs["volume_ratio"]
+    assert again.attrs["volume_series"] == clean.attrs["volume_series"] == C.VOLUME_SERIES
 
 
 def test_as_of_mid_history_drops_later_days(data_store: Path) -> None:
@@ -216,9 +206,10 @@ def test_as_of_mid_history_drops_later_days(data_store: Path) -> None:
     assert df.index[-1] == pd.Timestamp("2008-09-01")
     iwm = _daily_volume(data_store / "yahoo" / "IWM.csv")
     sept = [v for d, v in iwm.items() if d.startswith("2008-09") and v > 0]
+    assert df.loc["2008-09-01", C.SMALLCAP_VOLUME_IWM] == pytest.approx(statistics.fmean(sept))
+    rut = _daily_volume(data_store / "yahoo" / "RUT.csv")
+    sept = [v for d, v in rut.items() if d.startswith("2008-09") and v > 0]
     assert df.loc["2008-09-01", C.SMALLCAP_VOLUME] == pytest.approx(statistics.fmean(sept))
-    # the volume ratio only uses overlap months up to the as-of (no look-ahead)
-    assert df.attrs["volume_overlap_months"] == 45
     assert df.attrs["sources"]["IWM"]["last"] == "2008-09-30"
 
 

@@ -16,7 +16,7 @@ BASE = load_config()
 
 
 def test_recovers_parameters_and_regime_paths_from_simulated_data():
-    cfg = BASE.replace(model={"start": "1975-01", "rate_volatile_era": []},
+    cfg = BASE.replace(model={"start": "1975-01", "rate_volatile_era": [], "volume_start": "1990-01"},
                        sampler={"draws": 400, "tune": 400, "chains": 2})
     truth_point = reference_point(cfg.model)
     panel, truth = simulate_panel(truth_point, cfg.model, start="1975-01", end="2019-12",

@@ -144,8 +144,7 @@ def panel(
     console.print(tab)
     console.print(
         f"balance sheet: BOGMBASE before {df.attrs['balance_sheet_splice']}; small-cap volume: "
-        f"^RUT x {df.attrs['volume_ratio']:.5g} before {df.attrs['volume_splice']} "
-        f"({df.attrs['volume_overlap_months']} overlap months)"
+        f"{df.attrs['volume_series']} (IWM as a cross-check column)"
     )
     if out:
         path = write_panel_csv(df, out)

@@ -18,6 +18,13 @@ POLICY_ROLES = ("QE", "cutting", "hold", "tightening")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "default.toml"
 
 
+def _is_month(text: str) -> bool:
+    parts = str(text).split("-")
+    return len(parts) == 2 and len(parts[0]) == 4 and parts[0].isdigit() and parts[1] in {
+        f"{m:02d}" for m in range(1, 13)
+    }
+
+
 @dataclass(frozen=True)
 class Durations:
     macro: tuple[float, ...] = (8.0, 60.0, 36.0)
@@ -61,6 +68,7 @@ class ModelConfig:
     min_months: int = 120
     zlb: float = 0.25
     volume_trend_per: int = 120
+    volume_start: str = "2005-01"
     tvtp: bool = False
     rate_volatile_era: tuple[str, ...] = ("1979-10", "1982-10")
     durations: Durations = field(default_factory=Durations)
@@ -92,6 +100,8 @@ class ModelConfig:
             v = list(getattr(self.priors, name))
             if any(b <= a for a, b in zip(v, v[1:], strict=False)):
                 raise ConfigError(f"model.priors.{name} must strictly increase, got {v}")
+        if not _is_month(self.volume_start):
+            raise ConfigError(f"model.volume_start must be \"YYYY-MM\", got {self.volume_start!r}")
         if len(self.rate_volatile_era) not in (0, 2):
             raise ConfigError("model.rate_volatile_era must be [] or [\"YYYY-MM\", \"YYYY-MM\"]")
 

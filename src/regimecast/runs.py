@@ -25,6 +25,7 @@ import pandas as pd
 
 from regimecast import __version__
 from regimecast.config import RunConfig, config_from_dict
+from regimecast.data.columns import VOLUME_SERIES
 from regimecast.errors import RunMismatchError
 from regimecast.io import atomic_path, atomic_write_json, atomic_write_text, digest
 from regimecast.results import MacroFit
@@ -67,6 +68,7 @@ def write_fit(
         "data_vintage": data_vintage,
         "as_of": as_of or f"{fit.panel.index.max():%Y-%m}",
         "seed": fit.random_seed,
+        "volume_series": VOLUME_SERIES,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
@@ -87,10 +89,27 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _check_volume_series(run_dir: Path, manifest: dict) -> None:
+    """Refuse a run whose small-cap volume series is not this code's (e.g. the old IWM splice)."""
+    found = manifest.get("volume_series")
+    if found == VOLUME_SERIES:
+        return
+    made = (
+        "the old small-cap volume series (IWM share volume, rescaled ^RUT before 2005)"
+        if found is None
+        else f"small-cap volume series {found!r}"
+    )
+    raise RunMismatchError(
+        f"{run_dir} was made with {made}, this code models {VOLUME_SERIES!r}: its volume "
+        "parameters and forecasts are in other units; refit with `regimecast fit`"
+    )
+
+
 def load_run(run_dir: str | Path, *, expected_config: RunConfig | None = None) -> tuple[MacroFit, dict]:
     """Restore a fit from ``run_dir``; returns ``(fit, manifest)``.
 
-    Raises :class:`RunMismatchError` when the run was made by another package version, when its stored
+    Raises :class:`RunMismatchError` when the run was made by another package version or with another
+    small-cap volume series (manifest ``volume_series``), when its stored
     config no longer resolves to the digest it was saved with (the config schema changed), or when it
     differs from ``expected_config``; the message names what differs.
     """
@@ -105,6 +124,7 @@ def load_run(run_dir: str | Path, *, expected_config: RunConfig | None = None) -
             f"{run_dir} was made by regimecast {manifest.get('package_version')}, this is {__version__}: "
             "refit with `regimecast fit`"
         )
+    _check_volume_series(run_dir, manifest)
     stored = json.loads((run_dir / "config.json").read_text())
     cfg = config_from_dict(stored, source=str(run_dir / "config.json"))
     if digest(cfg.to_dict()) != manifest.get("config_digest"):

@@ -22,6 +22,7 @@ BALANCE_SHEET_GROWTH = "balance_sheet_growth"
 SMALLCAP_VOLUME = "smallcap_volume"
 SMALLCAP_VOLUME_PROXY = "smallcap_volume_proxy"
 SMALLCAP_VOLUME_LOG = "smallcap_volume_log"
+SMALLCAP_VOLUME_IWM = "smallcap_volume_iwm"
 RECESSION = "recession"
 
 
@@ -61,13 +62,23 @@ COLUMN_META: dict[str, ColumnMeta] = {
         "100*log change of balance_sheet month on month, within one source (NaN at the splice)",
     ),
     SMALLCAP_VOLUME: ColumnMeta(
-        "shares per day",
-        "IWM average daily share volume in the month; before the splice, Russell 2000 (^RUT) index volume rescaled to IWM's level",
+        "shares per day (Russell 2000 constituents)",
+        "Russell 2000 (^RUT) constituent share volume: mean over the month's valid trading days "
+        "(zero-volume days missing; fewer than 10 valid days or a partial month: missing)",
     ),
     SMALLCAP_VOLUME_PROXY: ColumnMeta(
-        "0/1", "1 for months before the volume splice (value, if any, from rescaled ^RUT volume)"
+        "0/1",
+        "1 where smallcap_volume comes from a proxy source; always 0 in the built-in panel "
+        "(^RUT from its first month, no splice)",
     ),
-    SMALLCAP_VOLUME_LOG: ColumnMeta("log shares per day", "natural log of smallcap_volume"),
+    SMALLCAP_VOLUME_LOG: ColumnMeta(
+        "log shares per day (Russell 2000 constituents)", "natural log of smallcap_volume"
+    ),
+    SMALLCAP_VOLUME_IWM: ColumnMeta(
+        "shares per day (IWM ETF)",
+        "cross-check, not modelled: IWM (iShares Russell 2000 ETF) share volume, mean over the "
+        "month's valid trading days (same rules as smallcap_volume)",
+    ),
     RECESSION: ColumnMeta("0/1", "NBER recession indicator (USREC)"),
 }
 
@@ -86,8 +97,15 @@ PANEL_COLUMNS: tuple[str, ...] = (
     SMALLCAP_VOLUME,
     SMALLCAP_VOLUME_PROXY,
     SMALLCAP_VOLUME_LOG,
+    SMALLCAP_VOLUME_IWM,
     RECESSION,
 )
+
+#: What ``smallcap_volume`` measures.  Runs record it (manifest ``volume_series``) and
+#: :func:`regimecast.runs.load_run` refuses a run made with another series: change it whenever the
+#: meaning of the volume columns changes.  Runs made before it existed used IWM share volume spliced
+#: with rescaled ^RUT volume before 2005.
+VOLUME_SERIES = "^RUT constituent share volume, monthly mean of valid days"
 
 #: 0/1 columns that are always defined (integers, never missing).
 FLAG_COLUMNS: tuple[str, ...] = (BALANCE_SHEET_PROXY, SMALLCAP_VOLUME_PROXY)

@@ -13,18 +13,21 @@ Aggregation
   :data:`MIN_WEEKLY_OBS` weekly values, and the file must reach the month's last week (its last
   date at or after month end - 6 days); otherwise the month is missing.
 * Daily volume -> average daily volume over the month's valid days.  Zero-volume days are missing
-  days.  A month needs at least :data:`MIN_TRADING_DAYS` valid days and the file must reach the
-  month's last weekday; otherwise (e.g. the partial last month) it is missing.
+  days.  A month needs at least :data:`MIN_TRADING_DAYS` valid days and the file must cover it from
+  its first to its last weekday; otherwise (the file's partial first and last months) it is missing.
+
+Small-cap volume
+----------------
+``smallcap_volume`` is the Russell 2000's own traded volume: Yahoo's ``^RUT`` daily Volume (the
+aggregate share volume of the index constituents, from 1987-09) averaged per month as above, one
+source throughout, no splice (:data:`regimecast.data.columns.VOLUME_SERIES`).  ``smallcap_volume_iwm``
+is IWM's share volume by the same rules, a cross-check the model does not use.
+``smallcap_volume_proxy`` is kept for panels that splice a proxy in; here it is always 0.
 
 Splices
 -------
 * ``balance_sheet``: WALCL from its first month (2002-12); BOGMBASE (billions USD) before, flagged by
   ``balance_sheet_proxy = 1``.  Growth is computed within each source, so it is NaN at the splice.
-* ``smallcap_volume``: IWM from :data:`VOLUME_SPLICE` (2005-01, once IWM's volume had grown from its
-  2000 launch to a stable share of Russell 2000 trading); before, ^RUT index volume times the ratio
-  ``exp(mean(log(IWM_m / RUT_m)))`` over the overlap months :data:`VOLUME_OVERLAP` (2005-01..2009-12),
-  flagged by ``smallcap_volume_proxy = 1``.  Under an as-of cut only overlap months up to the as-of
-  month are used; with fewer than :data:`MIN_OVERLAP_MONTHS` the proxy part is missing.
 """
 
 from __future__ import annotations
@@ -48,9 +51,6 @@ log = logging.getLogger(__name__)
 
 MIN_TRADING_DAYS = 10
 MIN_WEEKLY_OBS = 2
-VOLUME_SPLICE = pd.Timestamp("2005-01-01")
-VOLUME_OVERLAP = (pd.Timestamp("2005-01-01"), pd.Timestamp("2009-12-01"))
-MIN_OVERLAP_MONTHS = 12
 
 #: Raw series whose first month bounds the panel's start (volume is allowed to start later).
 CORE_SERIES = ("CPIAUCSL", "CPILFESL", "FEDFUNDS", "TB3MS", "GS10", "USREC")
@@ -85,12 +85,12 @@ def weekly_to_monthly(s: pd.Series) -> pd.Series:
 def daily_volume_to_monthly(vol: pd.Series) -> pd.Series:
     """Average daily volume per month over valid (non-zero, non-missing) days.
 
-    Months with fewer than :data:`MIN_TRADING_DAYS` valid days, or not covered to their last weekday
-    by the file, are NaN.
+    Months with fewer than :data:`MIN_TRADING_DAYS` valid days, or not covered by the file from
+    their first to their last weekday (the file's partial first and last months), are NaN.
     """
     if vol.empty:
         return vol
-    last = vol.index[-1]
+    first, last = vol.index[0], vol.index[-1]
     v = vol.where(vol > 0).dropna()
     if v.empty:
         return v
@@ -98,11 +98,12 @@ def daily_volume_to_monthly(vol: pd.Series) -> pd.Series:
     g = v.groupby(months)
     mean, count = g.mean(), g.count()
     mean[count < MIN_TRADING_DAYS] = np.nan
-    month_ends = mean.index + pd.offsets.MonthEnd(0)
-    lw = np.array(
-        [np.busday_offset(d.date(), 0, roll="backward") for d in month_ends], dtype="datetime64[D]"
-    )
-    mean[lw > np.datetime64(last.date(), "D")] = np.nan
+    starts = mean.index.to_numpy(dtype="datetime64[D]")
+    ends = (mean.index + pd.offsets.MonthEnd(0)).to_numpy(dtype="datetime64[D]")
+    first_wd = np.busday_offset(starts, 0, roll="forward")
+    last_wd = np.busday_offset(ends, 0, roll="backward")
+    mean[first_wd < np.datetime64(first.date(), "D")] = np.nan
+    mean[last_wd > np.datetime64(last.date(), "D")] = np.nan
     return mean
 
 
@@ -120,8 +121,8 @@ def load_panel(
     Returns
     -------
     DataFrame with a DatetimeIndex of month starts named ``date`` and the columns of
-    :data:`regimecast.data.columns.PANEL_COLUMNS`; ``attrs`` holds ``store``, ``as_of`` and the
-    volume splice ratio.
+    :data:`regimecast.data.columns.PANEL_COLUMNS`; ``attrs`` holds ``store``, ``as_of``, the
+    volume series (:data:`regimecast.data.columns.VOLUME_SERIES`) and the balance-sheet splice.
     """
     root = resolve_store(store)
     if not root.is_dir():
@@ -186,15 +187,12 @@ def build_panel(
     g_base = 100.0 * np.log(base_f / base_f.shift(1))
     out[C.BALANCE_SHEET_GROWTH] = np.where(proxy, g_base, g_walcl)
 
-    # Small-cap volume: IWM from VOLUME_SPLICE, rescaled ^RUT before.
-    iwm_f, rut_f = iwm.reindex(full), rut.reindex(full)
-    ratio, n_overlap = _volume_ratio(iwm_f, rut_f, last)
-    vproxy = full < VOLUME_SPLICE
-    vol = np.where(vproxy, rut_f * ratio, iwm_f)
-    out[C.SMALLCAP_VOLUME] = vol
-    out[C.SMALLCAP_VOLUME_PROXY] = vproxy.astype(int)
+    # Small-cap volume: ^RUT constituent share volume; IWM share volume as a cross-check.
+    out[C.SMALLCAP_VOLUME] = rut.reindex(full)
+    out[C.SMALLCAP_VOLUME_PROXY] = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         out[C.SMALLCAP_VOLUME_LOG] = np.log(out[C.SMALLCAP_VOLUME])
+    out[C.SMALLCAP_VOLUME_IWM] = iwm.reindex(full)
     out[C.RECESSION] = m("USREC")
 
     out = out.loc[start:last, list(C.PANEL_COLUMNS)]
@@ -207,9 +205,7 @@ def build_panel(
         store=str(store) if store is not None else "",
         as_of=f"{out.index[-1]:%Y-%m}",
         as_of_requested=f"{cut:%Y-%m}" if cut is not None else "",
-        volume_splice=f"{VOLUME_SPLICE:%Y-%m}",
-        volume_ratio=float(ratio),
-        volume_overlap_months=int(n_overlap),
+        volume_series=C.VOLUME_SERIES,
         balance_sheet_splice=f"{bs_splice:%Y-%m}",
         sources={k: _source_info(k, series[k]) for k in SERIES},
     )
@@ -234,25 +230,6 @@ def data_start(raw: Mapping[str, pd.Series]) -> pd.Timestamp:
             "neither fred/BOGMBASE.csv nor fred/WALCL.csv has values; run `regimecast fetch`"
         )
     return max(*firsts, min(bs))
-
-
-def _volume_ratio(iwm: pd.Series, rut: pd.Series, last: pd.Timestamp) -> tuple[float, int]:
-    lo, hi = VOLUME_OVERLAP
-    window = (iwm.index >= lo) & (iwm.index <= min(hi, last))
-    both = iwm[window].notna() & rut[window].notna()
-    n = int(both.sum())
-    if n < MIN_OVERLAP_MONTHS:
-        log.info(
-            "only %d overlap months of IWM and ^RUT volume up to %s (need %d): "
-            "smallcap_volume before %s is missing",
-            n,
-            f"{last:%Y-%m}",
-            MIN_OVERLAP_MONTHS,
-            f"{VOLUME_SPLICE:%Y-%m}",
-        )
-        return float("nan"), n
-    idx = both[both].index
-    return float(np.exp(np.mean(np.log(iwm[idx] / rut[idx])))), n
 
 
 def _source_info(key: str, s: pd.Series) -> dict[str, str | None]:

@@ -107,7 +107,8 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
     rate_change = col(C.POLICY_RATE_CHANGE).copy()
     at_zlb = (rate < cfg.zlb) & (rate_lag < cfg.zlb)
     rate_change[at_zlb] = np.nan
-    vol = df[C.SMALLCAP_VOLUME_LOG].to_numpy(dtype=float)
+    vol = col(C.SMALLCAP_VOLUME_LOG).copy()
+    vol[df.index < pd.Timestamp(cfg.volume_start)] = np.nan  # before model.volume_start: unused
     t = np.arange(len(df), dtype=float)
     # centre the volume trend on the months with volume data, so level and slope are not confounded
     t_centre = float(t[np.isfinite(vol)].mean()) if np.isfinite(vol).any() else 0.0
@@ -121,7 +122,7 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         rate_era=_era_flag(df.index, cfg.rate_volatile_era),
         bs_growth=col(C.BALANCE_SHEET_GROWTH),
         bs_proxy=np.nan_to_num(col(C.BALANCE_SHEET_PROXY)),
-        vol=col(C.SMALLCAP_VOLUME_LOG),
+        vol=vol,
         vol_lag=lag(C.SMALLCAP_VOLUME_LOG),
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
         trend=(t - t_centre) / cfg.volume_trend_per,
