@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from synthetic import QE, TIGHTENING, make_history, make_random_forecast  # noqa: E402
 
+from regimecast.data.columns import COLUMN_META  # noqa: E402
 from regimecast.events import (  # noqa: E402
     DEFAULT_EVENT_SPECS,
     default_events,
@@ -281,5 +282,6 @@ def test_volume_threshold_shown_in_series_units(outputs):
     assert f"{level / 1e6:.3g} m shares per day" in row
     summary = pd.read_csv(outputs["paths"]["event_summary.csv"]).set_index("event")
     assert summary.loc["volume_return", "threshold"] == pytest.approx(level)
-    assert summary.loc["volume_return", "threshold_units"] == "shares per day"
+    assert summary.loc["volume_return", "threshold_units"] == COLUMN_META["smallcap_volume"].units
+    assert COLUMN_META["smallcap_volume"].units.startswith("shares per day")
     assert "2021-04..2026-03" in summary.loc["volume_return", "threshold_rule"]
