@@ -88,18 +88,28 @@ def test_forecast_from_run_with_another_as_of(runs, tmp_path, capsys):
     assert not out.exists()
 
 
+def _run_config_toml(horizon: int) -> str:
+    """models/default.toml turned into the pinned run's config, with ``forecast.horizon`` set."""
+    text = (Path(__file__).resolve().parents[1] / "models" / "default.toml").read_text()
+    for old, new in (('start = "1960-01"', 'start = "1995-01"'), ("max_draws = 1000", "max_draws = 40"),
+                     ("paths_per_draw = 1\n", "paths_per_draw = 25\n"),
+                     ("horizon = 24", f"horizon = {horizon}")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
 def test_forecast_from_run_with_another_config(runs, tmp_path, capsys):
     toml = tmp_path / "other.toml"
-    toml.write_text('[model]\nstart = "1995-01"\n[forecast]\nmax_draws = 40\npaths_per_draw = 25\n'
-                    "horizon = 12\n")
+    toml.write_text(_run_config_toml(12))
     out = tmp_path / "fc"
     assert _forecast(capsys, runs["good"], out, "--config", str(toml)) == RunMismatchError.exit_code
     assert RunMismatchError.exit_code == 6
     msg = one_line_error(capsys)
-    assert "forecast.horizon" in msg and "different config" in msg
+    assert "differs in: forecast.horizon)" in msg and "different config" in msg
     assert not out.exists()
     # the run's own settings are accepted
-    toml.write_text('[model]\nstart = "1995-01"\n[forecast]\nmax_draws = 40\npaths_per_draw = 25\n')
+    toml.write_text(_run_config_toml(24))
     assert _forecast(capsys, runs["good"], out, "--config", str(toml), "--horizon", "2") == 0
 
 

@@ -126,7 +126,7 @@ def test_chains_stuck_apart_fail_the_gate_naming_the_parameter():
     stuck = rng.normal(size=(2, 500)) * 0.1 + np.array([[0.0], [3.0]])
     idata = az.from_dict(posterior={"good": good, "stuck": stuck})
     d = diagnose(idata)
-    assert d.r_hat_max == pytest.approx(float(az.rhat(idata)["stuck"]), rel=1e-12) and d.r_hat_max > 2
+    assert d.r_hat_max == pytest.approx(float(az.rhat(idata)["stuck"]), rel=1e-12) and d.r_hat_max > 1.5
     assert d.worst["r_hat"] == "stuck"
     problems = convergence_problems(d, GateSettings())
     assert any("worst: stuck" in p and p.startswith("r-hat") for p in problems), problems
