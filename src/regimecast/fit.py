@@ -87,7 +87,8 @@ def sample_model(
 ) -> az.InferenceData:
     """Sample ``model`` with NUTS; the wall time is stored in ``idata.posterior.attrs``.
 
-    The progress bar is shown only on a terminal and the samplers' own log lines only with
+    The progress bar is shown only on a terminal and the samplers' own log lines (their warnings
+    about short chains are what the gate reports) only with
     ``--verbose`` (the ``regimecast`` logger at INFO), so a failing command prints one line.
     """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
@@ -100,7 +101,7 @@ def sample_model(
             initvals = {**find_start(model), **(initvals or {})}
         init = "adapt_diag"
     timings["start_seconds"] = time.perf_counter() - t0
-    with model, _quiet_unless_verbose("pymc", "nutpie"):
+    with model, _quiet_unless_verbose("pymc", "nutpie", level=logging.ERROR):
         if settings.sampler == "nutpie":
             import nutpie
 
