@@ -11,10 +11,11 @@ from regimecast.cli import main
 
 
 def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    """Exactly one line on stderr (nothing else: no warnings, no progress), starting with ``error:``."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
     assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
     return lines[0]
 
 
@@ -27,7 +28,7 @@ def pinned_run(tmp_path_factory):
 
 def test_fit_with_missing_store_fails_in_one_line(tmp_path, capsys):
     code = main(["fit", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
-    assert code != 0
+    assert code == 2  # DataError
     assert "nowhere" in _one_line_error(capsys)
     assert not (tmp_path / "run").exists()
 

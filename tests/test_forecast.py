@@ -22,7 +22,6 @@ from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
 from regimecast.events import evaluate_events, load_events
 from regimecast.forecast import forecast, history_dataset, parse_scenario
 from regimecast.models.macro import joint_log_transition, numpy_params
-from regimecast.plots import fan_quantiles
 from regimecast.results import MacroFit
 from regimecast.runs import load_run
 
@@ -75,12 +74,6 @@ def test_event_probabilities_are_probabilities(fit, fc):
     qe = res.sel(event="qe_start")
     for h in (1, 6, 12):
         assert float(qe["probability"].sel(horizon=h)) == pytest.approx(np.mean(first == h))
-
-
-def test_fan_quantiles_are_ordered(fc):
-    for var in (C.CPI_YOY, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME):
-        q = fan_quantiles(fc, var).values
-        assert (np.diff(q[:, 1:], axis=0) >= -1e-9).all(), var
 
 
 def test_deflationary_scenario_raises_qe_odds(fit):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import require
 
 from regimecast.hmm import hmm_filter, hmm_sample_paths, hmm_smoother
 from regimecast.hmm.forward import (
@@ -369,7 +370,7 @@ def _hamilton_rgnp() -> np.ndarray:
 
     spec = importlib.util.find_spec("statsmodels.tsa.regime_switching.tests")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("statsmodels regime-switching test data not installed")
+        require("statsmodels.tsa.regime_switching.tests")
     path = Path(next(iter(spec.submodule_search_locations))) / "test_markov_autoregression.py"
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "rgnp":
@@ -379,7 +380,7 @@ def _hamilton_rgnp() -> np.ndarray:
 
 def test_matches_statsmodels_markov_regression_on_hamilton_gnp():
     """A trusted peer: statsmodels' MarkovRegression (switching mean) at the same parameters."""
-    sm = pytest.importorskip("statsmodels.api")
+    sm = require("statsmodels.api")
     y = _hamilton_rgnp()
     model = sm.tsa.MarkovRegression(y, k_regimes=2)
     params = np.array([0.75, 0.1, -0.4, 1.2, 0.6])  # p[0->0], p[1->0], const[0], const[1], sigma2

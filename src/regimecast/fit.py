@@ -9,9 +9,12 @@ PyMC's NUTS wins on small models (``benchmarks/bench_engine.py``) and nutpie fro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,16 +85,23 @@ def sample_model(
     initvals: dict[str, np.ndarray] | None = None,
     progressbar: bool = True,
 ) -> az.InferenceData:
-    """Sample ``model`` with NUTS; the wall time is stored in ``idata.posterior.attrs``."""
+    """Sample ``model`` with NUTS; the wall time is stored in ``idata.posterior.attrs``.
+
+    The progress bar is shown only on a terminal and the samplers' own log lines (their warnings
+    about short chains are what the gate reports) only with
+    ``--verbose`` (the ``regimecast`` logger at INFO), so a failing command prints one line.
+    """
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
+    progressbar = progressbar and sys.stderr.isatty()
     t0 = time.perf_counter()
     init = settings.init
     timings = {}
     if settings.start == "map":
-        initvals = {**find_start(model), **(initvals or {})}
+        with _quiet_unless_verbose("pymc"):
+            initvals = {**find_start(model), **(initvals or {})}
         init = "adapt_diag"
     timings["start_seconds"] = time.perf_counter() - t0
-    with model:
+    with model, _quiet_unless_verbose("pymc", "nutpie", level=logging.ERROR):
         if settings.sampler == "nutpie":
             import nutpie
 
@@ -133,6 +143,22 @@ def sample_model(
     return idata
 
 
+@contextlib.contextmanager
+def _quiet_unless_verbose(*loggers: str, level: int = logging.WARNING):
+    """Hold third-party loggers at ``level`` unless the ``regimecast`` logger is at INFO."""
+    if logging.getLogger("regimecast").isEnabledFor(logging.INFO):
+        yield
+        return
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            logging.getLogger(name).setLevel(old)
+
+
 def find_start(model: pm.Model, maxeval: int = 20000) -> dict[str, np.ndarray]:
     """Posterior mode (L-BFGS on the model's exact gradient) as a dict of free-variable values."""
     t0 = time.perf_counter()
@@ -148,7 +174,10 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
     post = idata.posterior
     if var_names is None:
         var_names = [v for v in post.data_vars if not v.endswith("__")]
-    summ = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
+    # ArviZ's own warnings (short chains, NaN r-hat) are what the gate reports in plain language
+    with warnings.catch_warnings(), _quiet_unless_verbose("arviz", level=logging.ERROR):
+        warnings.simplefilter("ignore")
+        summ = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     div = 0
     if "sample_stats" in idata and "diverging" in idata.sample_stats:
         div = int(idata.sample_stats["diverging"].sum())

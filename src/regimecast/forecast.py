@@ -21,7 +21,14 @@ from regimecast import schema
 from regimecast.data import columns as C
 from regimecast.errors import ConfigError
 from regimecast.hmm import hmm_sample_paths
-from regimecast.models.macro import MacroData, joint_log_emission, numpy_params
+from regimecast.models.macro import (
+    INFLATION_CENTRE,
+    INFLATION_SCALE,
+    MacroData,
+    joint_log_emission,
+    joint_log_transition,
+    numpy_params,
+)
 from regimecast.models.macro_sim import simulate_series
 from regimecast.results import MacroFit
 
@@ -115,19 +122,81 @@ def _future_emission(point: dict, fit: MacroFit, scenario: dict[str, np.ndarray]
 def _yoy_path(history_mom: np.ndarray, future_mom: np.ndarray) -> np.ndarray:
     """Year-on-year CPI (percent) along simulated paths from annualised m/m log changes.
 
-    ``history_mom``: the last 11 months before the as-of month and the as-of month (12,), gaps
+    ``history_mom``: the 11 months before the as-of month, (11,) or per path (n, 11), interior gaps
     filled by the mean of the available months; ``future_mom`` (n, H+1) with column 0 = as-of.
+    The y/y at horizon h is ``100 * (exp(sum of the 12 monthly log changes ending at h / 1200) - 1)``.
     """
-    hist = history_mom.copy()
-    if np.isnan(hist).all():
-        hist[:] = 0.0
-    hist[np.isnan(hist)] = np.nanmean(hist)
+    hist = np.array(history_mom, dtype=float, ndmin=2)
+    fill = np.nanmean(hist) if np.isfinite(hist).any() else 0.0
+    hist[np.isnan(hist)] = fill
     n, H1 = future_mom.shape
-    full = np.concatenate([np.broadcast_to(hist[:-1], (n, 11)), future_mom], axis=1)
-    full[:, 11] = np.where(np.isfinite(full[:, 11]), full[:, 11], hist[-1])
+    fut = future_mom.copy()
+    fut[:, 0] = np.where(np.isfinite(fut[:, 0]), fut[:, 0], fill)  # CPI never observed: the mean
+    full = np.concatenate([np.broadcast_to(hist, (n, 11)), fut], axis=1)
     csum = np.cumsum(full, axis=1)
     window = csum[:, 11:] - np.concatenate([np.zeros((n, 1)), csum[:, : H1 - 1]], axis=1)
     return 100.0 * (np.exp(window / 1200.0) - 1.0)
+
+
+NOWCAST_SERIES = (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME_LOG)
+
+
+def _last_observed(panel: pd.DataFrame, dates: pd.DatetimeIndex) -> dict[str, tuple[int, float]]:
+    """For each simulated series: (months from its last observation to the as-of, that value).
+
+    Series never observed in the model's sample are left out (the simulation then starts them at the
+    regime mean).
+    """
+    out = {}
+    for col in NOWCAST_SERIES:
+        s = panel[col].reindex(dates) if col in panel else pd.Series(np.nan, index=dates)
+        ok = np.flatnonzero(np.isfinite(s.to_numpy(dtype=float)))
+        if ok.size:
+            out[col] = (len(dates) - 1 - int(ok[-1]), float(s.iloc[ok[-1]]))
+    return out
+
+
+def _initial_values(p: dict, fit: MacroFit, paths: np.ndarray, last: dict, rng) -> tuple[dict, np.ndarray]:
+    """Values at the as-of month per path, and the CPI prints of the 11 months before it (n, 11).
+
+    The ragged edge: a series whose last months are missing is simulated forward from its last
+    observed value along the sampled (smoothed) regime path of those months, so the forecast starts
+    from the last observation and the filtered state, never from NaN.  ``paths``: (n, T) in-sample.
+    """
+    cfg, d = fit.config.model, fit.data
+    n, T = paths.shape
+    hist = fit.panel[C.CPI_MOM_ANN].reindex(d.dates).to_numpy(dtype=float)
+    hist = np.concatenate([np.full(11, np.nan), hist])[-12:-1]
+    hist = np.broadcast_to(hist, (n, 11)).copy()
+    initial: dict[str, float | np.ndarray] = {}
+    for col, (lag, value) in last.items():
+        if lag == 0:
+            initial[col] = value
+            continue
+        sims = simulate_series(p, cfg, paths[:, T - 1 - lag :], initial={col: value},
+                               trend0=float(d.trend[T - 1 - lag]), rng=rng)
+        initial[col] = sims[col][:, -1]
+        if col == C.CPI_MOM_ANN and lag > 1:  # the missing months before the as-of enter the y/y
+            k = min(lag - 1, 11)
+            hist[:, 11 - k :] = sims[col][:, -1 - k : -1]
+    return initial, hist
+
+
+def _future_transitions(p: dict, fit: MacroFit, lt: np.ndarray, horizon: int) -> np.ndarray:
+    """In-sample log transitions followed by the ``horizon`` months ahead.
+
+    Time-varying policy transitions hold the driver at its as-of value: the transition into month
+    as-of + 1 is driven by the inflation printed by the as-of month (the last y/y print up to then),
+    like :attr:`MacroData.infl_driver` in sample.
+    """
+    if lt.ndim != 3:
+        return lt
+    cfg = fit.config.model
+    yoy = fit.panel.loc[: fit.data.dates[-1]].get(C.CPI_YOY, pd.Series(dtype=float)).dropna()
+    x = (float(yoy.iloc[-1]) - INFLATION_CENTRE) / INFLATION_SCALE if len(yoy) else 0.0
+    ahead = joint_log_transition(np, numpy_params(p, cfg), cfg.n_macro, cfg.n_policy,
+                                 drivers=np.full(horizon, x))
+    return np.concatenate([lt, ahead])
 
 
 def forecast(
@@ -155,36 +224,34 @@ def forecast(
     rng = np.random.default_rng(random_seed)
     points = fit.points(max_draws, random_seed=random_seed)
     panel = fit.panel.loc[: as_of]
-    last = panel.iloc[-1]
-    initial = {
-        C.CPI_MOM_ANN: float(last[C.CPI_MOM_ANN]),
-        C.POLICY_RATE: float(panel[C.POLICY_RATE].dropna().iloc[-1]),
-        C.BALANCE_SHEET: float(panel[C.BALANCE_SHEET].dropna().iloc[-1]),
-        C.SMALLCAP_VOLUME_LOG: float(last[C.SMALLCAP_VOLUME_LOG]),
-    }
+    last = _last_observed(panel, d.dates)
     fixed = {C.CPI_MOM_ANN: scen[C.CPI_MOM_ANN]} if C.CPI_MOM_ANN in scen else None
     T = d.T
     n = len(points) * paths_per_draw
     states = np.empty((n, horizon + 1), dtype=np.int64)
     series = {k: np.empty((n, horizon + 1)) for k in (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET,
                                                       C.SMALLCAP_VOLUME)}
+    hist_mom = np.empty((n, 11))
     for i, p in enumerate(points):
         li, lt, le = fit.matrices(p)
-        if lt.ndim == 3:  # time-varying policy transitions: hold the driver at its as-of value
-            lt = np.concatenate([lt, np.repeat(lt[-1:], horizon, axis=0)])
+        lt = _future_transitions(p, fit, lt, horizon)
         full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
-        paths = hmm_sample_paths(li, lt, full, n=paths_per_draw, random_seed=rng)[:, T - 1 :]
+        all_paths = hmm_sample_paths(li, lt, full, n=paths_per_draw, random_seed=rng)
+        paths = all_paths[:, T - 1 :]
+        initial, hist = _initial_values(p, fit, all_paths[:, :T], last, rng)
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
         states[sl] = paths
+        hist_mom[sl] = hist
         sims = simulate_series(p, cfg, paths, initial=initial, trend0=float(d.trend[-1]), rng=rng,
                                fixed=fixed)
         for k in series:
             series[k][sl] = sims[k]
         if progress is not None:
             progress(i + 1, len(points))
-    hist_mom = panel[C.CPI_MOM_ANN].to_numpy(dtype=float)[-12:]
     series[C.CPI_YOY] = _yoy_path(hist_mom, series[C.CPI_MOM_ANN])
-    series[C.CPI_YOY][:, 0] = float(last.get(C.CPI_YOY, np.nan))
+    printed = float(panel.iloc[-1].get(C.CPI_YOY, np.nan))
+    if np.isfinite(printed):  # the as-of month's own print, when there is one
+        series[C.CPI_YOY][:, 0] = printed
     dates = pd.date_range(as_of, periods=horizon + 1, freq="MS")
     ds = xr.Dataset(
         {

@@ -140,7 +140,8 @@ def load_run(run_dir: str | Path, *, expected_config: RunConfig | None = None) -
             "drop --from-run to refit, or pass the run's own config"
         )
     idata = az.from_netcdf(str(run_dir / POSTERIOR), engine="h5netcdf")
-    panel = pd.read_csv(run_dir / "panel.csv", parse_dates=["date"], index_col="date")
+    panel = pd.read_csv(run_dir / "panel.csv", parse_dates=["date"], index_col="date",
+                        float_precision="round_trip")  # the exact floats the fit saw
     panel.index.freq = None
     fit = MacroFit(config=cfg, panel=panel, idata=idata, random_seed=int(manifest.get("seed", 0)))
     return fit, manifest

@@ -116,6 +116,20 @@ class ForecastOutcome:
     files: dict[str, Path]
     summary: pd.DataFrame
     fit: MacroFit
+    meta: dict[str, Any] | None = None
+
+
+SERIES_END_COLUMNS = (C.CPI_MOM_ANN, C.CPI_YOY, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME)
+
+
+def series_ends(panel: pd.DataFrame, columns=SERIES_END_COLUMNS) -> dict[str, str | None]:
+    """``{series: last observed month (YYYY-MM), or None}`` up to the as-of: the panel's ragged edge."""
+    out: dict[str, str | None] = {}
+    for col in columns:
+        if col in panel:
+            last = panel[col].last_valid_index()
+            out[col] = None if last is None else f"{pd.Timestamp(last):%Y-%m}"
+    return out
 
 
 def forecast_run(
@@ -181,6 +195,7 @@ def forecast_run(
         "scenario": scenario or "",
         "demo": demo,
         "package_version": __version__,
+        "series_ends": series_ends(fit.panel.loc[: fit.data.dates[-1]]),
     }
     target = run_dir
     target.mkdir(parents=True, exist_ok=True)
@@ -189,7 +204,7 @@ def forecast_run(
     files = write_outputs(target, fc, hist, events, meta=meta)
     files["forecast.nc"] = target / "forecast.nc"
     summary = pd.read_csv(files["event_summary.csv"])
-    return ForecastOutcome(target, files, summary, fit)
+    return ForecastOutcome(target, files, summary, fit, meta)
 
 
 def _default_event_specs():
