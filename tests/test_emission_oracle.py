@@ -15,7 +15,7 @@ from regimecast.data import columns as C
 from regimecast.models.macro import joint_log_emission, numpy_params, prepare_data
 from regimecast.models.macro_sim import reference_point, simulate_panel
 
-CFG = replace(load_config().model, start="1975-01")
+CFG = replace(load_config().model, start="1975-01", volume_start="1985-01")  # volume in the oracle window
 
 
 @pytest.fixture(scope="module")

@@ -68,13 +68,15 @@ def test_stored_regime_probabilities_match_a_fresh_computation(loaded):
     for name in ("smoothed_macro", "smoothed_policy", "filtered_macro", "filtered_policy"):
         np.testing.assert_allclose(stored[name].values, fresh[name].values, rtol=0, atol=1e-9,
                                    err_msg=name)
-    smoothed = stored["smoothed_policy"].values
+    smoothed = stored["smoothed_policy"].sel(stat="mean").values
     assert smoothed.min() < 0.05 and smoothed.max() > 0.95  # informative, not flat
     regimes = pd.read_csv(run_dir / "regimes.csv")
     for j, lab in enumerate(got.config.model.policy_labels):
-        np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_policy"].values[:, j], atol=1e-6)
+        np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_policy"].sel(stat="mean").values[:, j],
+                                   atol=1e-6)
     for j, lab in enumerate(got.config.model.macro_labels):
-        np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_macro"].values[:, j], atol=1e-6)
+        np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_macro"].sel(stat="mean").values[:, j],
+                                   atol=1e-6)
 
 
 def test_forecast_from_loaded_run_equals_forecast_from_memory(fit, loaded):
