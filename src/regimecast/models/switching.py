@@ -34,8 +34,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from regimecast.config import SamplerSettings
 from regimecast.errors import ConfigError
-from regimecast.fit import SamplerSettings, sample_model
+from regimecast.fit import sample_model
 from regimecast.hmm import hmm_logp
 from regimecast.models.switching_arrays import PT, hmm_inputs
 from regimecast.models.switching_data import SwitchingData, prepare_data
