@@ -230,7 +230,13 @@ class MarkovSwitchingRegression:
         initvals: dict[str, np.ndarray] | None = None,
         progressbar: bool = False,
     ) -> MarkovSwitchingResults:
-        """Sample the posterior with NUTS (:func:`regimecast.fit.sample_model`); the spec is unchanged."""
+        """Sample the posterior with NUTS (:func:`regimecast.fit.sample_model`); the spec is unchanged.
+
+        ``sampler_settings`` defaults to :class:`regimecast.config.SamplerSettings` (the defaults of
+        ``models/default.toml``: nutpie from the posterior mode); the gate is the config's default
+        :class:`~regimecast.config.GateSettings`.  ``SamplerSettings(sampler="pymc", start="prior")``
+        selects PyMC's own NUTS, measured faster on small models (README "Engine").
+        """
         from regimecast.fit import convergence_problems, diagnose
         from regimecast.models.switching_results import MarkovSwitchingResults
 
