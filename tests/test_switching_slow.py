@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from optional import optional_import, require
 
-from regimecast.fit import SamplerSettings
+from regimecast.config import SamplerSettings
 from regimecast.models import MarkovSwitchingRegression, summarise_forecast
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,9 @@ def _simulate(t_full=400, seed=20240601):
 def test_simulation_recovery_truth_inside_94pct_interval():
     y, s, truth = _simulate()
     spec = MarkovSwitchingRegression(2, order=1)
-    settings = SamplerSettings(draws=1000, tune=1000, chains=2, cores=2)
+    settings = SamplerSettings(
+        draws=1000, tune=1000, chains=2, cores=2, sampler="pymc", start="prior"
+    )
     res = spec.fit(y, random_seed=11, sampler_settings=settings)
     log.warning("simulated AR(1) fit: %.1f s", res.idata.posterior.attrs["sampling_wall_seconds"])
     _check_convergence(res.idata, res.parameter_names)
@@ -87,7 +89,9 @@ def test_fedfunds_posterior_means_near_statsmodels_mle():
     p = dict(zip(mle.model.param_names, mle.params, strict=True))
     bse = dict(zip(mle.model.param_names, np.sqrt(np.diag(mle.cov_params_approx)), strict=True))
     spec = MarkovSwitchingRegression(2)
-    settings = SamplerSettings(draws=1000, tune=1000, chains=4, cores=2)
+    settings = SamplerSettings(
+        draws=1000, tune=1000, chains=4, cores=2, sampler="pymc", start="prior"
+    )
     res = spec.fit(y, random_seed=5, sampler_settings=settings)
     log.warning("fed funds fit: %.1f s", res.idata.posterior.attrs["sampling_wall_seconds"])
     _check_convergence(res.idata, res.parameter_names)

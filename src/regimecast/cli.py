@@ -151,7 +151,7 @@ def panel(
         typer.echo(f"wrote {path}")
 
 
-_CONFIG_HELP = "TOML model configuration (default: models/default.toml)."
+_CONFIG_HELP = "TOML model configuration (default: the packaged copy of models/default.toml)."
 
 
 DrawsOpt = Annotated[int | None, typer.Option("--draws", help="Override sampler.draws of the config.")]
@@ -241,7 +241,7 @@ def forecast(
     if auto_data and not demo and from_run is None:
         demo = not _ensure_data(data, console)
     cfg = None
-    if config is not None or draws or tune or chains:
+    if config is not None or any(v is not None for v in (draws, tune, chains)):
         cfg = load_config(config)
         overrides = _sampler_overrides(draws, tune, chains)
         if overrides:

@@ -1,21 +1,139 @@
-"""Model, sampler, gate and forecast settings, loaded from a TOML file (see ``models/default.toml``).
+"""Model, sampler, gate, update and forecast settings, loaded from a TOML file.
+
+The default configuration ships inside the package (``regimecast/default.toml``, read through
+:mod:`importlib.resources`); ``models/default.toml`` in a source checkout is the user-facing copy of it
+(a test keeps the two identical).  The dataclass defaults below equal that file (a test checks this too),
+so ``RunConfig()`` and ``load_config()`` agree on every setting; only the ``[[events]]`` list differs
+(``RunConfig()`` has none: events are user content, not settings with defaults).
 
 ``load_config(path)`` returns a frozen :class:`RunConfig`; ``RunConfig.to_dict()`` is the resolved config
-stored with each run, and :func:`regimecast.io.digest` of it identifies the run.
+stored with each run, and :func:`regimecast.io.digest` of it identifies the run.  This module imports no
+sampler (PyMC, ArviZ, nutpie): :mod:`regimecast.fit` imports its settings from here.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from regimecast.errors import ConfigError
-from regimecast.fit import GateSettings, SamplerSettings
 
 POLICY_ROLES = ("QE", "cutting", "hold", "tightening")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "models" / "default.toml"
+DEFAULT_CONFIG_RESOURCE = "default.toml"
+# PyMC's ``pm.sample(init=...)`` choices; nutpie honours only the default (a jittered start and a
+# diagonal mass matrix adapted in warm-up).
+PYMC_INITS = (
+    "auto",
+    "adapt_diag",
+    "jitter+adapt_diag",
+    "jitter+adapt_diag_grad",
+    "advi+adapt_diag",
+    "advi",
+    "advi_map",
+    "map",
+    "adapt_full",
+    "jitter+adapt_full",
+)
+DEFAULT_INIT = "jitter+adapt_diag"
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings.  ``sampler`` is "nutpie" (default) or "pymc".
+
+    Every setting is honoured by both samplers or rejected: ``max_treedepth`` is nutpie's ``maxdepth``;
+    ``init`` other than the default is PyMC-only; nutpie needs ``tune >= 1``.  ``retries`` and
+    ``retry_tune_factor``: a fit that fails is retried this many times, each with ``tune`` multiplied
+    by the factor and another seed.
+    """
+
+    draws: int = 1500
+    tune: int = 700
+    chains: int = 4
+    cores: int | None = None  # parallel chains; None = min(chains, CPU count)
+    target_accept: float = 0.9
+    sampler: str = "nutpie"
+    init: str = DEFAULT_INIT
+    max_treedepth: int = 10
+    start: str = "map"  # "map": chains start at the posterior mode; "prior": the sampler's default
+    retries: int = 1
+    retry_tune_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.start not in {"prior", "map"}:
+            raise ConfigError(f"sampler.start must be 'prior' or 'map', got {self.start!r}")
+        if self.sampler not in {"pymc", "nutpie"}:
+            raise ConfigError(f"sampler must be 'pymc' or 'nutpie', got {self.sampler!r}")
+        if self.draws < 1 or self.tune < 0 or self.chains < 1:
+            raise ConfigError("sampler draws and chains must be >= 1 and tune >= 0")
+        if self.cores is not None and self.cores < 1:
+            raise ConfigError(f"sampler.cores must be >= 1 (or left out), got {self.cores}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ConfigError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
+        if self.init not in PYMC_INITS:
+            raise ConfigError(
+                f"sampler.init must be one of {', '.join(PYMC_INITS)}; got {self.init!r}"
+            )
+        if self.max_treedepth < 1:
+            raise ConfigError(f"sampler.max_treedepth must be >= 1, got {self.max_treedepth}")
+        if self.retries < 0:
+            raise ConfigError(f"sampler.retries must be >= 0, got {self.retries}")
+        if not self.retry_tune_factor >= 1:
+            raise ConfigError(
+                f"sampler.retry_tune_factor must be >= 1 (retries tune longer), got {self.retry_tune_factor}"
+            )
+        if self.sampler == "nutpie":
+            self._check_nutpie()
+
+    def _check_nutpie(self) -> None:
+        if self.tune < 1:
+            raise ConfigError(
+                f"sampler.tune = {self.tune}: nutpie needs at least 1 tuning step; "
+                'set tune >= 1 (--tune), or sampler = "pymc" to sample without tuning'
+            )
+        if self.init != DEFAULT_INIT:
+            raise ConfigError(
+                f"sampler.init = {self.init!r} is a PyMC setting nutpie cannot honour (nutpie always "
+                f'uses {DEFAULT_INIT!r}); remove init from [sampler], or set sampler = "pymc"'
+            )
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Convergence gate thresholds."""
+
+    max_rhat: float = 1.01
+    min_ess_bulk: float = 200.0
+    min_ess_tail: float = 100.0
+    max_divergences: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.max_rhat >= 1:
+            raise ConfigError(f"gate.max_rhat must be >= 1, got {self.max_rhat}")
+        if self.min_ess_bulk < 0 or self.min_ess_tail < 0 or self.max_divergences < 0:
+            raise ConfigError("gate.min_ess_bulk, min_ess_tail and max_divergences must be >= 0")
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """When a new month may update a fitted run by importance reweighting instead of a refit.
+
+    ``khat_threshold``: the largest Pareto-smoothed importance-sampling k-hat accepted (above it the
+    weights are unreliable: refit).  ``min_ess``: the fewest effective draws the reweighted posterior
+    may keep.
+    """
+
+    khat_threshold: float = 0.7
+    min_ess: float = 200.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.khat_threshold <= 1:
+            raise ConfigError(f"update.khat_threshold must be in (0, 1], got {self.khat_threshold}")
+        if not self.min_ess >= 1:
+            raise ConfigError(f"update.min_ess must be >= 1, got {self.min_ess}")
 
 
 def _is_month(text: str) -> bool:
@@ -132,6 +250,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     gate: GateSettings = field(default_factory=GateSettings)
+    update: UpdateSettings = field(default_factory=UpdateSettings)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     events: tuple[dict[str, Any], ...] = ()
     source: str = ""
@@ -170,9 +289,10 @@ def _build(cls, values: dict[str, Any], where: str):
         elif name == "priors":
             value = _build(Priors, value if isinstance(value, dict) else asdict(value), f"{where}.priors")
         elif isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            first = default[0] if isinstance(default, tuple) and default else None
+            value = tuple(_like(first, v) for v in value)
+        else:
+            value = _like(default, value)
         kwargs[name] = value
     try:
         return cls(**kwargs)
@@ -180,9 +300,17 @@ def _build(cls, values: dict[str, Any], where: str):
         raise ConfigError(f"invalid settings in [{where}]: {err}") from err
 
 
+def _like(default: Any, value: Any) -> Any:
+    """``value`` as a float where the default is a float (TOML ``8`` for ``8.0``), so a config read
+    from TOML and the dataclass defaults resolve to the same JSON (and the same digest)."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def config_from_dict(raw: dict[str, Any], *, source: str = "") -> RunConfig:
     """Validate a parsed TOML document into a :class:`RunConfig`."""
-    allowed = {"model", "sampler", "gate", "forecast", "events"}
+    allowed = {"model", "sampler", "gate", "update", "forecast", "events"}
     unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
@@ -196,19 +324,41 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "") -> RunConfig:
         model=_build(ModelConfig, raw.get("model", {}), "model"),
         sampler=_build(SamplerSettings, raw.get("sampler", {}), "sampler"),
         gate=_build(GateSettings, raw.get("gate", {}), "gate"),
+        update=_build(UpdateSettings, raw.get("update", {}), "update"),
         forecast=_build(ForecastConfig, raw.get("forecast", {}), "forecast"),
         events=tuple(events),
         source=source,
     )
 
 
+def default_config_text() -> str:
+    """The packaged default configuration (a copy of ``models/default.toml``), as TOML text.
+
+    Write it out to start your own: ``python -c "import regimecast.config as c;
+    print(c.default_config_text(), end='')" > my.toml``.
+    """
+    return _packaged_default().read_text(encoding="utf-8")
+
+
+def _packaged_default() -> resources.abc.Traversable:
+    return resources.files("regimecast").joinpath(DEFAULT_CONFIG_RESOURCE)
+
+
 def load_config(path: str | Path | None = None) -> RunConfig:
-    """Read a TOML model configuration (default: ``models/default.toml``)."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found; pass --config models/default.toml or a copy of it")
+    """Read a TOML model configuration (default: the packaged copy of ``models/default.toml``)."""
+    if path is None:
+        source = str(_packaged_default())
+        text = default_config_text()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} not found; pass --config with a TOML file, or leave it out "
+                "for the packaged default"
+            )
+        source, text = str(path), path.read_text(encoding="utf-8")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from err
-    return config_from_dict(raw, source=str(path))
+        raise ConfigError(f"{source}: not valid TOML ({err})") from err
+    return config_from_dict(raw, source=source)

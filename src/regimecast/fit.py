@@ -4,7 +4,9 @@
 optionally starting every chain at the posterior mode.  Which is faster depends on the model: on 2 cores
 PyMC's NUTS wins on small models (``benchmarks/bench_engine.py``) and nutpie from the mode wins on the
 12-state macro model (``benchmarks/bench_fit.py``, the default config).  ``diagnose`` /
-``convergence_problems`` implement the gate: r-hat, bulk and tail ESS, divergences.
+``convergence_problems`` implement the gate: r-hat, bulk and tail ESS, divergences.  The settings
+(:class:`SamplerSettings`, :class:`GateSettings`) live in :mod:`regimecast.config`, which imports no
+sampler; they are re-exported here for convenience.
 """
 
 from __future__ import annotations
@@ -22,44 +24,20 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from regimecast.errors import ConfigError
+from regimecast.config import GateSettings, SamplerSettings
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """NUTS settings.  ``sampler`` is "pymc" (default) or "nutpie"."""
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    cores: int | None = None
-    target_accept: float = 0.9
-    sampler: str = "pymc"
-    init: str = "jitter+adapt_diag"
-    max_treedepth: int = 10
-    start: str = "prior"  # "map": start every chain at the posterior mode (then init = adapt_diag)
-
-    def __post_init__(self) -> None:
-        if self.start not in {"prior", "map"}:
-            raise ConfigError(f"sampler.start must be 'prior' or 'map', got {self.start!r}")
-        if self.sampler not in {"pymc", "nutpie"}:
-            raise ConfigError(f"sampler must be 'pymc' or 'nutpie', got {self.sampler!r}")
-        if self.draws < 1 or self.tune < 0 or self.chains < 1:
-            raise ConfigError("sampler draws and chains must be >= 1 and tune >= 0")
-        if not 0.5 <= self.target_accept < 1:
-            raise ConfigError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """Convergence gate thresholds."""
-
-    max_rhat: float = 1.01
-    min_ess_bulk: float = 400.0
-    min_ess_tail: float = 200.0
-    max_divergences: int = 0
+__all__ = [
+    "Diagnostics",
+    "GateSettings",
+    "SamplerSettings",
+    "convergence_problems",
+    "diagnose",
+    "find_start",
+    "pymc_init",
+    "sample_model",
+]
 
 
 @dataclass
@@ -79,27 +57,27 @@ class Diagnostics:
 
 def sample_model(
     model: pm.Model,
-    settings: SamplerSettings = SamplerSettings(),
+    settings: SamplerSettings | None = None,
     *,
     random_seed: int,
     initvals: dict[str, np.ndarray] | None = None,
     progressbar: bool = True,
 ) -> az.InferenceData:
-    """Sample ``model`` with NUTS; the wall time is stored in ``idata.posterior.attrs``.
+    """Sample ``model`` with NUTS (``settings``: default :class:`SamplerSettings`); the wall time is
+    stored in ``idata.posterior.attrs``.
 
     The progress bar is shown only on a terminal and the samplers' own log lines (their warnings
-    about short chains are what the gate reports) only with
-    ``--verbose`` (the ``regimecast`` logger at INFO), so a failing command prints one line.
+    about short chains are what the gate reports) only with ``--verbose`` (the ``regimecast``
+    logger at INFO), so a failing command prints one line.
     """
+    settings = settings or SamplerSettings()
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     progressbar = progressbar and sys.stderr.isatty()
     t0 = time.perf_counter()
-    init = settings.init
     timings = {}
     if settings.start == "map":
         with _quiet_unless_verbose("pymc"):
             initvals = {**find_start(model), **(initvals or {})}
-        init = "adapt_diag"
     timings["start_seconds"] = time.perf_counter() - t0
     with model, _quiet_unless_verbose("pymc", "nutpie", level=logging.ERROR):
         if settings.sampler == "nutpie":
@@ -120,6 +98,7 @@ def sample_model(
                 cores=cores,
                 seed=random_seed,
                 target_accept=settings.target_accept,
+                maxdepth=settings.max_treedepth,
                 progress_bar=progressbar,
             )
         else:
@@ -130,7 +109,7 @@ def sample_model(
                 cores=cores,
                 random_seed=random_seed,
                 target_accept=settings.target_accept,
-                init=init,
+                init=pymc_init(settings),
                 initvals=initvals,
                 progressbar=progressbar,
                 compute_convergence_checks=False,
@@ -157,6 +136,15 @@ def _quiet_unless_verbose(*loggers: str, level: int = logging.WARNING):
     finally:
         for name, old in saved.items():
             logging.getLogger(name).setLevel(old)
+
+
+def pymc_init(settings: SamplerSettings) -> str:
+    """PyMC's ``init`` for ``settings``: as configured, without the jitter when chains start at the mode
+    (``start = "map"``), so ``"jitter+adapt_diag"`` becomes ``"adapt_diag"`` and ``"adapt_full"`` stays."""
+    if settings.start != "map":
+        return settings.init
+    init = "adapt_diag" if settings.init == "auto" else settings.init
+    return init.removeprefix("jitter+")
 
 
 def find_start(model: pm.Model, maxeval: int = 20000) -> dict[str, np.ndarray]:
@@ -195,8 +183,9 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
     )
 
 
-def convergence_problems(diag: Diagnostics, gate: GateSettings = GateSettings()) -> list[str]:
-    """Plain-language list of gate failures (empty when the fit passes)."""
+def convergence_problems(diag: Diagnostics, gate: GateSettings | None = None) -> list[str]:
+    """Plain-language list of gate failures (empty when the fit passes; default gate: the config's)."""
+    gate = gate or GateSettings()
     problems = []
     if not np.isfinite(diag.r_hat_max) or diag.r_hat_max > gate.max_rhat:
         problems.append(

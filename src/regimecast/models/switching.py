@@ -33,8 +33,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from regimecast.config import SamplerSettings
 from regimecast.errors import ConfigError
-from regimecast.fit import SamplerSettings, sample_model
+from regimecast.fit import sample_model
 from regimecast.hmm import hmm_logp
 from regimecast.models.switching_arrays import hmm_inputs
 from regimecast.models.switching_data import SwitchingData, prepare_data
@@ -226,7 +227,13 @@ class MarkovSwitchingRegression:
         initvals: dict[str, np.ndarray] | None = None,
         progressbar: bool = False,
     ) -> MarkovSwitchingResults:
-        """Sample the posterior with NUTS (:func:`regimecast.fit.sample_model`); the spec is unchanged."""
+        """Sample the posterior with NUTS (:func:`regimecast.fit.sample_model`); the spec is unchanged.
+
+        ``sampler_settings`` defaults to :class:`regimecast.config.SamplerSettings` (the defaults of
+        ``models/default.toml``: nutpie from the posterior mode); the gate is the config's default
+        :class:`~regimecast.config.GateSettings`.  ``SamplerSettings(sampler="pymc", start="prior")``
+        selects PyMC's own NUTS, measured faster on small models (README "Engine").
+        """
         data = self.prepare(endog, exog, exog_tvtp)
         model = build_switching_model(data, self)
         settings = sampler_settings or SamplerSettings()
