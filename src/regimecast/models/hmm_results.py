@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regimecast.fit import Diagnostics, GateSettings, convergence_problems, diagnose
+from regimecast.config import GateSettings
+from regimecast.fit import Diagnostics, convergence_problems, diagnose
 from regimecast.hmm import hmm_smoother
 
 STATS = ("mean", "lower", "upper")
