@@ -37,6 +37,8 @@ class SamplerSettings:
     init: str = "jitter+adapt_diag"
     max_treedepth: int = 10
     start: str = "prior"  # "map": start every chain at the posterior mode (then init = adapt_diag)
+    retries: int = 1  # refits of a fit that failed the gate (workflow.fit_with_retries)
+    retry_tune_factor: float = 2.0  # each retry tunes this many times longer than the previous try
 
     def __post_init__(self) -> None:
         if self.start not in {"prior", "map"}:
@@ -45,6 +47,11 @@ class SamplerSettings:
             raise ConfigError(f"sampler must be 'pymc' or 'nutpie', got {self.sampler!r}")
         if self.draws < 1 or self.tune < 0 or self.chains < 1:
             raise ConfigError("sampler draws and chains must be >= 1 and tune >= 0")
+        if self.retries < 0 or self.retry_tune_factor < 1:
+            raise ConfigError(
+                f"sampler.retries must be >= 0 and retry_tune_factor >= 1, got {self.retries} and "
+                f"{self.retry_tune_factor}"
+            )
         if not 0.5 <= self.target_accept < 1:
             raise ConfigError(f"target_accept must be in [0.5, 1), got {self.target_accept}")
 
