@@ -75,6 +75,7 @@ class MacroData:
     vol_proxy: np.ndarray
     trend: np.ndarray  # time in units of volume_trend_per months, 0 at the centre of the volume data
     infl_driver: np.ndarray  # (cpi_yoy_{t-1} - 3) / 3, 0 where unknown: drives the optional TVTP
+    cpi_yoy: np.ndarray | None = None  # CPI y/y (NaN = unknown): the observable proxy of the regime
 
     @property
     def T(self) -> int:
@@ -126,6 +127,7 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
         trend=(t - t_centre) / cfg.volume_trend_per,
         infl_driver=_inflation_driver(full, df.index),
+        cpi_yoy=col(C.CPI_YOY) if C.CPI_YOY in df else None,
     )
 
 
@@ -399,6 +401,81 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     return out
 
 
+# A state's weakly identified parameters are sampled with their usual prior only when the sample
+# holds enough months that an observable proxy places in that state: MIN_VOLUME_MONTHS months with
+# volume for a volume level shift (each month informs it only through (1 - vol_ar) * shift),
+# MIN_QE_MONTHS QE-like months for the QE state's emission parameters.  Otherwise their prior sd
+# shrinks by PIN_FACTOR ("pinned": the state keeps the meaning its prior gives it).
+MIN_VOLUME_MONTHS = 24
+MIN_QE_MONTHS = 12
+PIN_FACTOR = 0.1
+
+
+def _nearest(values: np.ndarray, centres) -> np.ndarray:
+    """Index of the nearest centre for each value (-1 where the value is NaN)."""
+    c = np.asarray(centres, dtype=float)
+    idx = np.abs(np.nan_to_num(values, nan=np.inf)[:, None] - c[None, :]).argmin(axis=1)
+    return np.where(np.isfinite(values), idx, -1)
+
+
+def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Months of observable evidence per state, from the data (the states themselves are latent).
+
+    * ``vol_macro`` (n_macro,): months with volume whose CPI y/y is nearest regime s's prior mean;
+    * ``vol_policy`` (4,): months with volume whose rate change is nearest a rate state's prior mean
+      (QE: balance-sheet growth nearer the QE prior mean than the cutting/hold one);
+    * ``qe`` (): months (outside the balance-sheet proxy period) with balance-sheet growth nearer the
+      QE prior mean than the cutting/hold one: the evidence for the QE state's emission parameters.
+    """
+    pr = cfg.priors
+    has_vol = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
+    yoy = d.cpi_yoy if d.cpi_yoy is not None else np.full(d.T, np.nan)
+    regime = _nearest(yoy, pr.cpi_mean)
+    bs_mid, bs_qe = pr.bs_growth_mean[1], pr.bs_growth_mean[2]
+    qe_like = np.isfinite(d.bs_growth) & (d.bs_growth > (bs_mid + bs_qe) / 2)
+    rate_state = _nearest(d.rate_change, pr.rate_change_mean) + CUT  # cut, hold, tight
+    vol_policy = np.array([np.sum(has_vol & qe_like)]
+                          + [np.sum(has_vol & (rate_state == z) & ~qe_like) for z in (CUT, HOLD, TIGHT)])
+    return {
+        "vol_macro": np.array([np.sum(has_vol & (regime == s)) for s in range(cfg.n_macro)]),
+        "vol_policy": vol_policy,
+        "qe": np.array(np.sum(qe_like & (d.bs_proxy == 0))),
+    }
+
+
+def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Prior sds of the parameters whose prior follows the evidence (:func:`state_evidence`).
+
+    A volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, and
+    the QE state's emission parameters (rate-change location and scale, balance-sheet gap and scale)
+    while fewer than ``MIN_QE_MONTHS`` QE-like months exist, get ``PIN_FACTOR`` times their usual
+    prior sd:
+    such a state cannot absorb odd months by moving its parameters, so labels cannot swap.
+    """
+    pr = cfg.priors
+    ev = state_evidence(d, cfg)
+    ref = cfg.n_macro // 2
+
+    def sd(usual: float, months) -> np.ndarray:
+        m = np.asarray(months)
+        return np.where(m >= MIN_VOLUME_MONTHS, usual, usual * PIN_FACTOR)
+
+    qe_sd = 1.0 if ev["qe"] >= MIN_QE_MONTHS else PIN_FACTOR
+    policy_scale = np.full(4, pr.scale_sd)
+    policy_scale[QE] *= qe_sd
+    return {
+        "vol_macro": sd(VOL_SHIFT_SD, np.delete(ev["vol_macro"], ref)),
+        "vol_policy": sd(VOL_SHIFT_SD, np.delete(ev["vol_policy"], HOLD)),
+        "rate_mean_qe": np.array(RATE_QE_SD * qe_sd),
+        "rate_scale": policy_scale,
+        "bs_scale": policy_scale.copy(),
+        "bs_gap": np.array([pr.gap_sd, pr.gap_sd * qe_sd]),
+    }
+
+
+VOL_SHIFT_SD, RATE_QE_SD = 0.3, 0.2
+
+
 def data_scales(d: MacroData) -> dict[str, float]:
     v = d.vol[np.isfinite(d.vol)]
     return {
@@ -415,6 +492,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
     dur = cfg.durations
     sc = data_scales(d)
     active = set(PARAM_GROUPS) - set(inactive_params(d, cfg))
+    psd = prior_sds(d, cfg)
     with pm.Model(coords=coords(cfg, d)) as model:
         p: dict = {}
         mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
@@ -448,17 +526,17 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         rm = np.asarray(pr.rate_change_mean)
         p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
         p["rate_gap"] = pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim")
-        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, 0.2)
+        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, psd["rate_mean_qe"])
         if "rate_era_scale" in active:
             p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
         p["rate_scale"] = pm.LogNormal(
-            "rate_scale", np.log(np.asarray(pr.rate_scale)), pr.scale_sd, dims="policy"
+            "rate_scale", np.log(np.asarray(pr.rate_scale)), psd["rate_scale"], dims="policy"
         )
         bm = np.asarray(pr.bs_growth_mean)
         p["bs_mid"] = pm.Normal("bs_mid", bm[1], pr.bs_mid_sd)
-        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), pr.gap_sd, dims="bs_gap_dim")
+        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), psd["bs_gap"], dims="bs_gap_dim")
         p["bs_scale"] = pm.LogNormal(
-            "bs_scale", np.log(np.asarray(pr.bs_scale)), pr.scale_sd, dims="policy"
+            "bs_scale", np.log(np.asarray(pr.bs_scale)), psd["bs_scale"], dims="policy"
         )
         q = derive(pt, p, cfg)
         pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
@@ -470,8 +548,8 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         if "vol_level" in active:
             p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
             p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
-            p["vol_policy"] = pm.Normal("vol_policy", 0.0, 0.3, dims="policy_nonref")
-            p["vol_macro"] = pm.Normal("vol_macro", 0.0, 0.3, dims="macro_nonref")
+            p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
+            p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
             p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
             p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
         if "vol_proxy_shift" in active:
