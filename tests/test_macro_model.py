@@ -281,3 +281,26 @@ def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_
     qe_sd = 0.2 if n_qe >= MIN_QE_MONTHS else 0.2 * PIN_FACTOR
     assert draws[1].std() == pytest.approx(qe_sd, rel=0.05)
     assert draws[2].std(0)[0] == pytest.approx(usual * PIN_FACTOR, rel=0.05)  # < 24 QE volume months
+
+
+def test_volume_splice_month_uses_last_months_proxy_level(sim):
+    """Oracle: the AR(1) density written out with m_{t-1} carrying month t-1's proxy shift."""
+    panel = sim[0].copy()
+    panel[C.SMALLCAP_VOLUME_PROXY] = (panel.index < "2000-01-01").astype(int)
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(panel, cfg)
+    p = numpy_params({**reference_point(CFG), "vol_proxy_shift": np.array(0.4)}, CFG)
+    le = joint_log_emission(np, p, d, cfg)
+    p0 = {**p, "vol_proxy_shift": np.array(0.0)}
+    base = joint_log_emission(np, p0, d, cfg)
+    t = int(np.flatnonzero(d.dates == pd.Timestamp("2000-01-01"))[0])
+    step = d.trend[1] - d.trend[0]
+    for k in (0, 7):
+        s, z = divmod(k, 4)
+        lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
+        m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + lev
+        m_prev = p["vol_level"] + p["vol_trend"] * (d.trend[t] - step) + lev + 0.4  # proxy month
+        want = stats.norm.logpdf(d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - m_prev), p["vol_sigma"])
+        got = le[t, k] - (base[t, k] - stats.norm.logpdf(
+            d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - (m_prev - 0.4)), p["vol_sigma"]))
+        assert got == pytest.approx(want, rel=1e-10)

@@ -26,7 +26,19 @@ Emissions (a missing month simply drops out of the likelihood):
   policy-state scale; the pre-2002 BOGMBASE proxy gets its own shift and scale;
 * log small-cap volume: AR(1) around a linear trend whose level is shifted by policy state and macro
   regime (hold and the middle macro regime are the reference levels); the RUT-based proxy period gets its
-  own level shift.
+  own level shift (the lagged mean carries the lagged proxy flag, so the splice's jump identifies it).
+
+What the sample at the as-of cannot inform is decided from the data, never by hand per date:
+
+* :func:`inactive_params`: parameters with no data at all (no reserve-targeting month, no proxy month,
+  no volume) are fixed at neutral values;
+* :func:`prior_sds`: parameters of a state that an observable proxy shows too rarely are pinned to
+  their priors (prior sd x ``PIN_FACTOR``): a macro regime's volume shift needs ``MIN_VOLUME_MONTHS``
+  months with volume whose CPI y/y is nearest that regime's prior mean; a policy state's volume shift
+  as many volume months with its rate-change (QE: balance-sheet growth) signature; the QE state's
+  emission parameters ``MIN_QE_MONTHS`` months of balance-sheet growth nearer the QE prior mean than the
+  cutting/hold one.  So a state never observed (QE before 2008, an inflationary regime with volume
+  before 2021) keeps the meaning its prior gives it and its label cannot swap.
 """
 
 from __future__ import annotations
@@ -309,7 +321,9 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     trend = (d.trend * p["vol_trend"])[:, None] + (d.vol_proxy * p["vol_proxy_shift"])[:, None]
     m_t = p["vol_level"] + trend + lev[None, :]
     step = d.trend[1] - d.trend[0] if d.T > 1 else 0.0
-    m_lag = m_t - p["vol_trend"] * step
+    # last month's mean carries last month's proxy flag: the splice month's jump is the proxy shift
+    proxy_change = (d.vol_proxy - np.concatenate([d.vol_proxy[:1], d.vol_proxy[:-1]]))[:, None]
+    m_lag = m_t - p["vol_trend"] * step - proxy_change * p["vol_proxy_shift"]
     lp = _normal_logpdf(xp, v, m_t + p["vol_ar"] * (vlag - m_lag), p["vol_sigma"])
     return total + _masked(xp, ok, lp)
 
