@@ -559,15 +559,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         if "bs_proxy_shift" in active:
             p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
             p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
-        if "vol_level" in active:
-            p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
-            p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
-            p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
-            p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
-            p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
-            p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
-        if "vol_proxy_shift" in active:
-            p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+        p |= _volume_priors(active, sc, psd)
         for name, value in inactive_params(d, cfg).items():
             p[name] = pt.as_tensor_variable(value)
 
@@ -578,6 +570,21 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         log_em = joint_log_emission(pt, p, d, cfg)
         pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
     return model, {"log_init": log_init, "log_transition": log_trans, "log_emission": log_em, "params": p}
+
+
+def _volume_priors(active: set[str], sc: dict, psd: dict) -> dict:
+    """The volume parameters that the data inform (inside a model context)."""
+    p = {}
+    if "vol_level" in active:
+        p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
+        p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
+        p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
+        p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
+        p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
+        p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
+    if "vol_proxy_shift" in active:
+        p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+    return p
 
 
 def compile_matrices(model: pm.Model, handles: dict):
