@@ -35,7 +35,7 @@ HEADER = ("as-of", "gate 1st", "gate", "retries", "max r-hat", "worst r-hat", "m
 
 def origins(start: str, end: str, every: int) -> list[str]:
     months = pd.period_range(start, end, freq="M")
-    return [f"{m:%Y-%m}" for m in months[::every]]
+    return [m.strftime("%Y-%m") for m in months[::every]]
 
 
 def _events_for(config, as_of: str, keep_late: bool):
