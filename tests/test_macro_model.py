@@ -265,22 +265,34 @@ def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int) -> pd.DataFrame:
 @pytest.mark.parametrize("n_infl,n_defl,n_qe", [(30, 5, 13), (23, 24, 11)])
 def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_defl, n_qe):
     """Oracle: the months planted in the panel; the prior sds read off prior draws of the model."""
-    from regimecast.models.macro import MIN_QE_MONTHS, MIN_VOLUME_MONTHS, PIN_FACTOR, state_evidence
+    from regimecast.models.macro import (
+        MIN_QE_MONTHS,
+        MIN_REGIME_MONTHS,
+        MIN_VOLUME_MONTHS,
+        PIN_FACTOR,
+        state_evidence,
+    )
 
     cfg = _cfg(start="1990-01")
     d = prepare_data(_evidence_panel(sim, n_infl, n_defl, n_qe), cfg)
     ev = state_evidence(d, cfg)
     assert ev["vol_macro"].tolist() == [n_defl, 239 - n_infl - n_defl, n_infl]
+    assert ev["cpi_macro"].tolist() == [n_defl, 240 - n_infl - n_defl, n_infl]
     assert int(ev["qe"]) == n_qe and ev["vol_policy"][0] == n_qe
     model, _ = build_macro_model(d, cfg)
-    draws = pm.draw([model["vol_macro"], model["rate_mean_qe"], model["vol_policy"]], 4000,
-                    random_seed=1)
+    draws = pm.draw([model["vol_macro"], model["rate_mean_qe"], model["vol_policy"],
+                     model["cpi_sigma"], model["cpi_gap"]], 4000, random_seed=1)
     usual = 0.3
     want = [usual if n >= MIN_VOLUME_MONTHS else usual * PIN_FACTOR for n in (n_defl, n_infl)]
     np.testing.assert_allclose(draws[0].std(0), want, rtol=0.05)
     qe_sd = 0.2 if n_qe >= MIN_QE_MONTHS else 0.2 * PIN_FACTOR
     assert draws[1].std() == pytest.approx(qe_sd, rel=0.05)
     assert draws[2].std(0)[0] == pytest.approx(usual * PIN_FACTOR, rel=0.05)  # < 24 QE volume months
+    pinned = [n < MIN_REGIME_MONTHS for n in (n_defl, n_infl)]
+    want_sigma = [CFG.priors.scale_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
+    np.testing.assert_allclose(np.log(draws[3]).std(0)[[0, 2]], want_sigma, rtol=0.05)
+    want_gap = [CFG.priors.cpi_gap_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
+    np.testing.assert_allclose(np.log(draws[4]).std(0), want_gap, rtol=0.05)
 
 
 def test_volume_splice_month_uses_last_months_proxy_level(sim):

@@ -37,7 +37,8 @@ What the sample at the as-of cannot inform is decided from the data, never by ha
   months with volume whose CPI y/y is nearest that regime's prior mean; a policy state's volume shift
   as many volume months with its rate-change (QE: balance-sheet growth) signature; the QE state's
   emission parameters ``MIN_QE_MONTHS`` months of balance-sheet growth nearer the QE prior mean than the
-  cutting/hold one.  So a state never observed (QE before 2008, an inflationary regime with volume
+  cutting/hold one; an outer macro regime's CPI scale and gap ``MIN_REGIME_MONTHS`` months whose CPI
+  y/y is nearest its prior mean (the deflationary regime before 2009).  So a state never observed (QE before 2008, an inflationary regime with volume
   before 2021) keeps the meaning its prior gives it and its label cannot swap.
 """
 
@@ -422,6 +423,7 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 # shrinks by PIN_FACTOR ("pinned": the state keeps the meaning its prior gives it).
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
+MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
 PIN_FACTOR = 0.1
 
 
@@ -435,7 +437,8 @@ def _nearest(values: np.ndarray, centres) -> np.ndarray:
 def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Months of observable evidence per state, from the data (the states themselves are latent).
 
-    * ``vol_macro`` (n_macro,): months with volume whose CPI y/y is nearest regime s's prior mean;
+    * ``cpi_macro`` (n_macro,): months whose CPI y/y is nearest regime s's prior mean;
+    * ``vol_macro`` (n_macro,): the same months restricted to those with volume;
     * ``vol_policy`` (4,): months with volume whose rate change is nearest a rate state's prior mean
       (QE: balance-sheet growth nearer the QE prior mean than the cutting/hold one);
     * ``qe`` (): months (outside the balance-sheet proxy period) with balance-sheet growth nearer the
@@ -451,6 +454,7 @@ def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     vol_policy = np.array([np.sum(has_vol & qe_like)]
                           + [np.sum(has_vol & (rate_state == z) & ~qe_like) for z in (CUT, HOLD, TIGHT)])
     return {
+        "cpi_macro": np.array([np.sum(regime == s) for s in range(cfg.n_macro)]),
         "vol_macro": np.array([np.sum(has_vol & (regime == s)) for s in range(cfg.n_macro)]),
         "vol_policy": vol_policy,
         "qe": np.array(np.sum(qe_like & (d.bs_proxy == 0))),
@@ -460,7 +464,8 @@ def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Prior sds of the parameters whose prior follows the evidence (:func:`state_evidence`).
 
-    A volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, and
+    An outer macro regime's CPI scale and gap with fewer than ``MIN_REGIME_MONTHS`` months of evidence,
+    a volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, and
     the QE state's emission parameters (rate-change location and scale, balance-sheet gap and scale)
     while fewer than ``MIN_QE_MONTHS`` QE-like months exist, get ``PIN_FACTOR`` times their usual
     prior sd:
@@ -475,9 +480,14 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
         return np.where(m >= MIN_VOLUME_MONTHS, usual, usual * PIN_FACTOR)
 
     qe_sd = 1.0 if ev["qe"] >= MIN_QE_MONTHS else PIN_FACTOR
+    rare = ev["cpi_macro"] < MIN_REGIME_MONTHS  # a regime's CPI scale and outer gap are pinned
+    rare[ref] = False
+    outer = [i if i < ref else i + 1 for i in range(cfg.n_macro - 1)]  # gap i's non-reference side
     policy_scale = np.full(4, pr.scale_sd)
     policy_scale[QE] *= qe_sd
     return {
+        "cpi_sigma": np.where(rare, pr.scale_sd * PIN_FACTOR, pr.scale_sd),
+        "cpi_gap": np.where(rare[outer], pr.cpi_gap_sd * PIN_FACTOR, pr.cpi_gap_sd),
         "vol_macro": sd(VOL_SHIFT_SD, np.delete(ev["vol_macro"], ref)),
         "vol_policy": sd(VOL_SHIFT_SD, np.delete(ev["vol_policy"], HOLD)),
         "rate_mean_qe": np.array(RATE_QE_SD * qe_sd),
@@ -532,10 +542,10 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         ref = nS // 2
         cm = np.asarray(pr.cpi_mean)
         p["cpi_ref"] = pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd)
-        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), pr.cpi_gap_sd, dims="cpi_gap_dim")
+        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), psd["cpi_gap"], dims="cpi_gap_dim")
         p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
         p["cpi_sigma"] = pm.LogNormal(
-            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), pr.scale_sd, dims="macro"
+            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), psd["cpi_sigma"], dims="macro"
         )
         rm = np.asarray(pr.rate_change_mean)
         p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
