@@ -254,3 +254,73 @@ def test_tvtp_graph_matches_numpy(sim):
     assert got[1].shape == (d.T - 1, 12, 12)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int) -> pd.DataFrame:
+    """The simulated panel with a known number of months that point at each state."""
+    panel = sim[0].copy()
+    panel[C.CPI_YOY] = 2.8  # nearest the moderate prior mean
+    panel[C.BALANCE_SHEET_GROWTH] = 0.5
+    panel[C.BALANCE_SHEET_PROXY] = 0
+    panel[C.POLICY_RATE_CHANGE] = 0.0
+    later = panel.index[1:]  # the first month has no lagged volume
+    panel.loc[later[:n_infl], C.CPI_YOY] = 8.0
+    panel.loc[later[n_infl : n_infl + n_defl], C.CPI_YOY] = -1.0
+    panel.loc[later[-n_qe:] if n_qe else [], C.BALANCE_SHEET_GROWTH] = 5.0
+    return panel
+
+
+@pytest.mark.parametrize("n_infl,n_defl,n_qe", [(30, 5, 13), (23, 24, 11)])
+def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_defl, n_qe):
+    """Oracle: the months planted in the panel; the prior sds read off prior draws of the model."""
+    from regimecast.models.macro import (
+        MIN_QE_MONTHS,
+        MIN_REGIME_MONTHS,
+        MIN_VOLUME_MONTHS,
+        PIN_FACTOR,
+        state_evidence,
+    )
+
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(_evidence_panel(sim, n_infl, n_defl, n_qe), cfg)
+    ev = state_evidence(d, cfg)
+    assert ev["vol_macro"].tolist() == [n_defl, 239 - n_infl - n_defl, n_infl]
+    assert ev["cpi_macro"].tolist() == [n_defl, 240 - n_infl - n_defl, n_infl]
+    assert int(ev["qe"]) == n_qe and ev["vol_policy"][0] == n_qe
+    model, _ = build_macro_model(d, cfg)
+    draws = pm.draw([model["vol_macro"], model["rate_mean_qe"], model["vol_policy"],
+                     model["cpi_sigma"], model["cpi_gap"]], 4000, random_seed=1)
+    usual = 0.3
+    want = [usual if n >= MIN_VOLUME_MONTHS else usual * PIN_FACTOR for n in (n_defl, n_infl)]
+    np.testing.assert_allclose(draws[0].std(0), want, rtol=0.05)
+    qe_sd = 0.2 if n_qe >= MIN_QE_MONTHS else 0.2 * PIN_FACTOR
+    assert draws[1].std() == pytest.approx(qe_sd, rel=0.05)
+    assert draws[2].std(0)[0] == pytest.approx(usual * PIN_FACTOR, rel=0.05)  # < 24 QE volume months
+    pinned = [n < MIN_REGIME_MONTHS for n in (n_defl, n_infl)]
+    want_sigma = [CFG.priors.scale_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
+    np.testing.assert_allclose(np.log(draws[3]).std(0)[[0, 2]], want_sigma, rtol=0.05)
+    want_gap = [CFG.priors.cpi_gap_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
+    np.testing.assert_allclose(np.log(draws[4]).std(0), want_gap, rtol=0.05)
+
+
+def test_volume_splice_month_uses_last_months_proxy_level(sim):
+    """Oracle: the AR(1) density written out with m_{t-1} carrying month t-1's proxy shift."""
+    panel = sim[0].copy()
+    panel[C.SMALLCAP_VOLUME_PROXY] = (panel.index < "2000-01-01").astype(int)
+    cfg = _cfg(start="1990-01")
+    d = prepare_data(panel, cfg)
+    p = numpy_params({**reference_point(CFG), "vol_proxy_shift": np.array(0.4)}, CFG)
+    le = joint_log_emission(np, p, d, cfg)
+    p0 = {**p, "vol_proxy_shift": np.array(0.0)}
+    base = joint_log_emission(np, p0, d, cfg)
+    t = int(np.flatnonzero(d.dates == pd.Timestamp("2000-01-01"))[0])
+    step = d.trend[1] - d.trend[0]
+    for k in (0, 7):
+        s, z = divmod(k, 4)
+        lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
+        m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + lev
+        m_prev = p["vol_level"] + p["vol_trend"] * (d.trend[t] - step) + lev + 0.4  # proxy month
+        want = stats.norm.logpdf(d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - m_prev), p["vol_sigma"])
+        got = le[t, k] - (base[t, k] - stats.norm.logpdf(
+            d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - (m_prev - 0.4)), p["vol_sigma"]))
+        assert got == pytest.approx(want, rel=1e-10)

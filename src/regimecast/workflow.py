@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import xarray as xr
 
 from regimecast import __version__
 from regimecast.config import RunConfig, load_config
 from regimecast.data import columns as C
-from regimecast.errors import ConvergenceError, DataError, RunExistsError
+from regimecast.errors import ConfigError, ConvergenceError, DataError, RunExistsError
+from regimecast.fit import SamplerSettings
 from regimecast.io import atomic_path, staged_run_dir
 from regimecast.results import MacroFit, MacroRegimeModel
 from regimecast.runs import load_run, write_fit
@@ -66,11 +68,99 @@ def load_inputs(
 
 
 @dataclass
+class Attempt:
+    """One try of a fit: its seed, tuning length, diagnostics and gate problems (empty = passed)."""
+
+    seed: int
+    tune: int
+    diagnostics: dict[str, Any]
+    problems: list[str]
+
+
+@dataclass
+class RetryOutcome:
+    """The last fit tried (the first one that passed the gate, else the last failure) and every try."""
+
+    result: Any
+    attempts: list[Attempt]
+
+    @property
+    def passed(self) -> bool:
+        return not self.attempts[-1].problems
+
+    @property
+    def problems(self) -> list[str]:
+        return self.attempts[-1].problems
+
+    @property
+    def retries_used(self) -> int:
+        return len(self.attempts) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "retries_used": self.retries_used,
+                "attempts": [asdict(a) for a in self.attempts]}
+
+
+def fit_with_retries(
+    fit_once: Callable[[SamplerSettings, int], Any],
+    settings: SamplerSettings,
+    *,
+    random_seed: int,
+    retries: int | None = None,
+    raise_on_failure: bool = False,
+) -> RetryOutcome:
+    """Fit, and refit a fit that fails its convergence gate with longer tuning and another seed.
+
+    ``fit_once(settings, seed)`` returns a fit with ``diagnostics`` and ``convergence_problems()``
+    (a :class:`~regimecast.results.MacroFit` or anything shaped like it).  Retry ``a`` (1, 2, ...)
+    tunes ``tune * retry_tune_factor ** a`` steps with seed ``random_seed + 1000 * a``; at most
+    ``retries`` retries (default ``settings.retries``).  A fit that still fails is returned with all
+    its attempts (``outcome.passed`` is False) unless ``raise_on_failure``, which raises
+    :class:`~regimecast.errors.ConvergenceError`: nothing that fits many times uses a failed fit
+    without seeing it.
+    """
+    retries = settings.retries if retries is None else retries
+    attempts: list[Attempt] = []
+    result = None
+    for a in range(retries + 1):
+        tune = int(round(settings.tune * settings.retry_tune_factor**a))
+        seed = random_seed + 1000 * a
+        result = fit_once(replace(settings, tune=tune), seed)
+        problems = list(result.convergence_problems())
+        attempts.append(Attempt(seed, tune, result.diagnostics.to_dict(), problems))
+        if not problems:
+            break
+        log.warning("fit (seed %d, tune %d) failed the gate: %s", seed, tune, "; ".join(problems))
+    outcome = RetryOutcome(result, attempts)
+    if raise_on_failure and not outcome.passed:
+        raise ConvergenceError(
+            f"fit failed its convergence gate {len(attempts)} time(s) (seeds "
+            f"{', '.join(str(x.seed) for x in attempts)}): {'; '.join(outcome.problems)}"
+        )
+    return outcome
+
+
+def fit_panel(
+    config: RunConfig, panel: pd.DataFrame, *, random_seed: int, progressbar: bool = False
+) -> RetryOutcome:
+    """Fit the macro model on ``panel`` with the configured retries (see :func:`fit_with_retries`)."""
+
+    def once(settings: SamplerSettings, seed: int) -> MacroFit:
+        cfg = config.replace(sampler=settings)
+        return MacroRegimeModel(cfg).fit(panel, random_seed=seed, progressbar=progressbar)
+
+    tried = fit_with_retries(once, config.sampler, random_seed=random_seed)
+    tried.result.config = config  # the run keeps the user's config; each try's tune is in attempts
+    return tried
+
+
+@dataclass
 class FitOutcome:
     fit: MacroFit
     run_dir: Path
     manifest: dict[str, Any]
     problems: list[str]
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 def fit_run(
@@ -85,12 +175,22 @@ def fit_run(
     progressbar: bool = True,
 ) -> FitOutcome:
     """Fit the model and write a run directory (even when the gate fails; the caller decides)."""
-    out = Path(out)
+    _check_out(Path(out), force)
+    panel, vintage = load_inputs(config, data=data, as_of=as_of, demo=demo)
+    return _fit_and_write(config, panel, vintage, out=Path(out), as_of=as_of, seed=seed,
+                          force=force, demo=demo, progressbar=progressbar)
+
+
+def _check_out(out: Path, force: bool) -> None:
     if out.exists() and not force:
         raise RunExistsError(f"run directory {out} already exists; choose another --out or pass --force")
-    panel, vintage = load_inputs(config, data=data, as_of=as_of, demo=demo)
-    fit = MacroRegimeModel(config).fit(panel, random_seed=seed, progressbar=progressbar)
-    problems = fit.convergence_problems()
+
+
+def _fit_and_write(config: RunConfig, panel: pd.DataFrame, vintage: dict[str, Any], *, out: Path,
+                   as_of: str | None, seed: int, force: bool, demo: bool,
+                   progressbar: bool) -> FitOutcome:
+    tried = fit_panel(config, panel, random_seed=seed, progressbar=progressbar)
+    fit, problems = tried.result, tried.problems
     with staged_run_dir(out, force=force) as stage:
         manifest = write_fit(
             stage,
@@ -98,9 +198,9 @@ def fit_run(
             as_of=as_of or f"{panel.index.max():%Y-%m}",
             data_vintage=vintage,
             gate_problems=problems,
-            extra={"demo": demo, "gate_passed": not problems},
+            extra={"demo": demo, "gate_passed": not problems, "fit_attempts": tried.to_dict()},
         )
-    return FitOutcome(fit, out, manifest, problems)
+    return FitOutcome(fit, out, manifest, problems, tried.attempts)
 
 
 def gate_error(problems: list[str], run_dir: Path) -> ConvergenceError:
@@ -150,7 +250,6 @@ def forecast_run(
     progress: Callable[[int, int], None] | None = None,
 ) -> ForecastOutcome:
     """Fit (or reuse ``from_run``), simulate the months ahead, evaluate events, write the report."""
-    from regimecast.events import load_events
     from regimecast.forecast import forecast, history_dataset
     from regimecast.report import write_outputs
 
@@ -168,12 +267,15 @@ def forecast_run(
         if not manifest.get("gate_passed", True) and not allow_unconverged:
             raise gate_error(["the run failed its convergence gate"], Path(from_run))
         run_dir = Path(out) if out else Path(from_run) / ("forecast" if not scenario else "forecast-scenario")
-        if run_dir.exists() and not force:
-            raise RunExistsError(f"{run_dir} already exists; choose another --out or pass --force")
+        events = _check_before_sampling(config, fit.panel, manifest.get("as_of"), scenario, run_dir,
+                                        force, horizon)
     else:
         run_dir = Path(out) if out else default_run_dir("forecast", as_of, demo)
-        outcome = fit_run(config, out=run_dir, data=data, as_of=as_of, seed=seed, force=force,
-                          demo=demo, progressbar=progressbar)
+        _check_out(run_dir, force)
+        panel, vintage = load_inputs(config, data=data, as_of=as_of, demo=demo)
+        events = _check_before_sampling(config, panel, as_of, scenario, run_dir, force, horizon)
+        outcome = _fit_and_write(config, panel, vintage, out=run_dir, as_of=as_of, seed=seed,
+                                 force=force, demo=demo, progressbar=progressbar)
         fit, manifest = outcome.fit, outcome.manifest
         if outcome.problems and not allow_unconverged:
             raise gate_error(outcome.problems, run_dir)
@@ -183,8 +285,6 @@ def forecast_run(
                   paths_per_draw=config.forecast.paths_per_draw, scenario=scenario,
                   random_seed=seed, demo=demo, progress=progress)
     hist = history_dataset(fit)
-    events = load_events(config.events or _default_event_specs(), macro_labels=config.model.macro_labels,
-                         policy_labels=config.model.policy_labels)
     diag = fit.diagnostics.to_dict()
     meta = {
         "as_of": fc.attrs["as_of"],
@@ -211,3 +311,45 @@ def _default_event_specs():
     from regimecast.events import DEFAULT_EVENT_SPECS
 
     return DEFAULT_EVENT_SPECS
+
+
+def _check_before_sampling(
+    config: RunConfig,
+    panel: pd.DataFrame,
+    as_of: str | None,
+    scenario: str | None,
+    out: str | Path,
+    force: bool,
+    horizon: int | None = None,
+):
+    """Everything a forecast can check before minutes of sampling; returns the parsed events.
+
+    The events parse against the model's labels, every data-relative threshold resolves against the
+    observed history up to the as-of (a ``mean_of`` window that ends after the as-of is a
+    :class:`ConfigError`), the scenario prints lie in the forecast window, and the output directory
+    is free (or ``force``).
+    """
+    from regimecast.events import ThresholdEvent, load_events
+    from regimecast.forecast import FORECAST_SERIES, parse_scenario
+
+    as_of_ts = pd.Timestamp(as_of + "-01") if as_of else pd.Timestamp(panel.index.max())
+    events = load_events(config.events or _default_event_specs(),
+                         macro_labels=config.model.macro_labels,
+                         policy_labels=config.model.policy_labels)
+    hist = panel.loc[(panel.index >= pd.Timestamp(config.model.start)) & (panel.index <= as_of_ts)]
+    history = xr.Dataset({k: ("time", hist[k].to_numpy(dtype=float))
+                          for k in FORECAST_SERIES if k in hist},
+                         coords={"time": pd.DatetimeIndex(hist.index).values})
+    for ev in events:
+        if not isinstance(ev, ThresholdEvent):
+            continue
+        if ev.mean_of is not None and pd.Period(ev.mean_of[1], freq="M") > as_of_ts.to_period("M"):
+            raise ConfigError(
+                f"event {ev.name!r}: its threshold is the mean of {ev.mean_of[0]}..{ev.mean_of[1]}, "
+                f"which ends after the as-of {as_of_ts:%Y-%m}; use a window up to the as-of, a "
+                "percentile or a level"
+            )
+        ev.threshold(history)
+    parse_scenario(scenario, as_of_ts, horizon or config.forecast.horizon)
+    _check_out(Path(out), force)
+    return events

@@ -26,7 +26,20 @@ Emissions (a missing month simply drops out of the likelihood):
   policy-state scale; the pre-2002 BOGMBASE proxy gets its own shift and scale;
 * log small-cap volume: AR(1) around a linear trend whose level is shifted by policy state and macro
   regime (hold and the middle macro regime are the reference levels); the RUT-based proxy period gets its
-  own level shift.
+  own level shift (the lagged mean carries the lagged proxy flag, so the splice's jump identifies it).
+
+What the sample at the as-of cannot inform is decided from the data, never by hand per date:
+
+* :func:`inactive_params`: parameters with no data at all (no reserve-targeting month, no proxy month,
+  no volume) are fixed at neutral values;
+* :func:`prior_sds`: parameters of a state that an observable proxy shows too rarely are pinned to
+  their priors (prior sd x ``PIN_FACTOR``): a macro regime's volume shift needs ``MIN_VOLUME_MONTHS``
+  months with volume whose CPI y/y is nearest that regime's prior mean; a policy state's volume shift
+  as many volume months with its rate-change (QE: balance-sheet growth) signature; the QE state's
+  emission parameters ``MIN_QE_MONTHS`` months of balance-sheet growth nearer the QE prior mean than the
+  cutting/hold one; an outer macro regime's CPI scale and gap ``MIN_REGIME_MONTHS`` months whose CPI
+  y/y is nearest its prior mean (the deflationary regime before 2009).  So a state never observed (QE before 2008, an inflationary regime with volume
+  before 2021) keeps the meaning its prior gives it and its label cannot swap.
 """
 
 from __future__ import annotations
@@ -75,6 +88,7 @@ class MacroData:
     vol_proxy: np.ndarray
     trend: np.ndarray  # time in units of volume_trend_per months, 0 at the centre of the volume data
     infl_driver: np.ndarray  # (cpi_yoy_{t-1} - 3) / 3, 0 where unknown: drives the optional TVTP
+    cpi_yoy: np.ndarray | None = None  # CPI y/y (NaN = unknown): the observable proxy of the regime
 
     @property
     def T(self) -> int:
@@ -127,6 +141,7 @@ def prepare_data(panel: pd.DataFrame, cfg: ModelConfig) -> MacroData:
         vol_proxy=np.nan_to_num(col(C.SMALLCAP_VOLUME_PROXY)),
         trend=(t - t_centre) / cfg.volume_trend_per,
         infl_driver=_inflation_driver(full, df.index),
+        cpi_yoy=col(C.CPI_YOY) if C.CPI_YOY in df else None,
     )
 
 
@@ -308,7 +323,9 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     trend = (d.trend * p["vol_trend"])[:, None] + (d.vol_proxy * p["vol_proxy_shift"])[:, None]
     m_t = p["vol_level"] + trend + lev[None, :]
     step = d.trend[1] - d.trend[0] if d.T > 1 else 0.0
-    m_lag = m_t - p["vol_trend"] * step
+    # last month's mean carries last month's proxy flag: the splice month's jump is the proxy shift
+    proxy_change = (d.vol_proxy - np.concatenate([d.vol_proxy[:1], d.vol_proxy[:-1]]))[:, None]
+    m_lag = m_t - p["vol_trend"] * step - proxy_change * p["vol_proxy_shift"]
     lp = _normal_logpdf(xp, v, m_t + p["vol_ar"] * (vlag - m_lag), p["vol_sigma"])
     return total + _masked(xp, ok, lp)
 
@@ -400,6 +417,90 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     return out
 
 
+# A state's weakly identified parameters are sampled with their usual prior only when the sample
+# holds enough months that an observable proxy places in that state: MIN_VOLUME_MONTHS months with
+# volume for a volume level shift (each month informs it only through (1 - vol_ar) * shift),
+# MIN_QE_MONTHS QE-like months for the QE state's emission parameters.  Otherwise their prior sd
+# shrinks by PIN_FACTOR ("pinned": the state keeps the meaning its prior gives it).
+MIN_VOLUME_MONTHS = 24
+MIN_QE_MONTHS = 12
+MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
+PIN_FACTOR = 0.1
+
+
+def _nearest(values: np.ndarray, centres) -> np.ndarray:
+    """Index of the nearest centre for each value (-1 where the value is NaN)."""
+    c = np.asarray(centres, dtype=float)
+    idx = np.abs(np.nan_to_num(values, nan=np.inf)[:, None] - c[None, :]).argmin(axis=1)
+    return np.where(np.isfinite(values), idx, -1)
+
+
+def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Months of observable evidence per state, from the data (the states themselves are latent).
+
+    * ``cpi_macro`` (n_macro,): months whose CPI y/y is nearest regime s's prior mean;
+    * ``vol_macro`` (n_macro,): the same months restricted to those with volume;
+    * ``vol_policy`` (4,): months with volume whose rate change is nearest a rate state's prior mean
+      (QE: balance-sheet growth nearer the QE prior mean than the cutting/hold one);
+    * ``qe`` (): months (outside the balance-sheet proxy period) with balance-sheet growth nearer the
+      QE prior mean than the cutting/hold one: the evidence for the QE state's emission parameters.
+    """
+    pr = cfg.priors
+    has_vol = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
+    yoy = d.cpi_yoy if d.cpi_yoy is not None else np.full(d.T, np.nan)
+    regime = _nearest(yoy, pr.cpi_mean)
+    bs_mid, bs_qe = pr.bs_growth_mean[1], pr.bs_growth_mean[2]
+    qe_like = np.isfinite(d.bs_growth) & (d.bs_growth > (bs_mid + bs_qe) / 2)
+    rate_state = _nearest(d.rate_change, pr.rate_change_mean) + CUT  # cut, hold, tight
+    vol_policy = np.array([np.sum(has_vol & qe_like)]
+                          + [np.sum(has_vol & (rate_state == z) & ~qe_like) for z in (CUT, HOLD, TIGHT)])
+    return {
+        "cpi_macro": np.array([np.sum(regime == s) for s in range(cfg.n_macro)]),
+        "vol_macro": np.array([np.sum(has_vol & (regime == s)) for s in range(cfg.n_macro)]),
+        "vol_policy": vol_policy,
+        "qe": np.array(np.sum(qe_like & (d.bs_proxy == 0))),
+    }
+
+
+def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Prior sds of the parameters whose prior follows the evidence (:func:`state_evidence`).
+
+    An outer macro regime's CPI scale and gap with fewer than ``MIN_REGIME_MONTHS`` months of evidence,
+    a volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, and
+    the QE state's emission parameters (rate-change location and scale, balance-sheet gap and scale)
+    while fewer than ``MIN_QE_MONTHS`` QE-like months exist, get ``PIN_FACTOR`` times their usual
+    prior sd:
+    such a state cannot absorb odd months by moving its parameters, so labels cannot swap.
+    """
+    pr = cfg.priors
+    ev = state_evidence(d, cfg)
+    ref = cfg.n_macro // 2
+
+    def sd(usual: float, months) -> np.ndarray:
+        m = np.asarray(months)
+        return np.where(m >= MIN_VOLUME_MONTHS, usual, usual * PIN_FACTOR)
+
+    qe_sd = 1.0 if ev["qe"] >= MIN_QE_MONTHS else PIN_FACTOR
+    rare = ev["cpi_macro"] < MIN_REGIME_MONTHS  # a regime's CPI scale and outer gap are pinned
+    rare[ref] = False
+    outer = [i if i < ref else i + 1 for i in range(cfg.n_macro - 1)]  # gap i's non-reference side
+    policy_scale = np.full(4, pr.scale_sd)
+    policy_scale[QE] *= qe_sd
+    return {
+        "cpi_sigma": np.where(rare, pr.scale_sd * PIN_FACTOR, pr.scale_sd),
+        "cpi_gap": np.where(rare[outer], pr.cpi_gap_sd * PIN_FACTOR, pr.cpi_gap_sd),
+        "vol_macro": sd(VOL_SHIFT_SD, np.delete(ev["vol_macro"], ref)),
+        "vol_policy": sd(VOL_SHIFT_SD, np.delete(ev["vol_policy"], HOLD)),
+        "rate_mean_qe": np.array(RATE_QE_SD * qe_sd),
+        "rate_scale": policy_scale,
+        "bs_scale": policy_scale.copy(),
+        "bs_gap": np.array([pr.gap_sd, pr.gap_sd * qe_sd]),
+    }
+
+
+VOL_SHIFT_SD, RATE_QE_SD = 0.3, 0.2
+
+
 def data_scales(d: MacroData) -> dict[str, float]:
     v = d.vol[np.isfinite(d.vol)]
     return {
@@ -416,6 +517,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
     dur = cfg.durations
     sc = data_scales(d)
     active = set(PARAM_GROUPS) - set(inactive_params(d, cfg))
+    psd = prior_sds(d, cfg)
     with pm.Model(coords=coords(cfg, d)) as model:
         p: dict = {}
         mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
@@ -441,25 +543,25 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         ref = nS // 2
         cm = np.asarray(pr.cpi_mean)
         p["cpi_ref"] = pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd)
-        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), pr.cpi_gap_sd, dims="cpi_gap_dim")
+        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), psd["cpi_gap"], dims="cpi_gap_dim")
         p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
         p["cpi_sigma"] = pm.LogNormal(
-            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), pr.scale_sd, dims="macro"
+            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), psd["cpi_sigma"], dims="macro"
         )
         rm = np.asarray(pr.rate_change_mean)
         p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
         p["rate_gap"] = pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim")
-        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, 0.2)
+        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, psd["rate_mean_qe"])
         if "rate_era_scale" in active:
             p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
         p["rate_scale"] = pm.LogNormal(
-            "rate_scale", np.log(np.asarray(pr.rate_scale)), pr.scale_sd, dims="policy"
+            "rate_scale", np.log(np.asarray(pr.rate_scale)), psd["rate_scale"], dims="policy"
         )
         bm = np.asarray(pr.bs_growth_mean)
         p["bs_mid"] = pm.Normal("bs_mid", bm[1], pr.bs_mid_sd)
-        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), pr.gap_sd, dims="bs_gap_dim")
+        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), psd["bs_gap"], dims="bs_gap_dim")
         p["bs_scale"] = pm.LogNormal(
-            "bs_scale", np.log(np.asarray(pr.bs_scale)), pr.scale_sd, dims="policy"
+            "bs_scale", np.log(np.asarray(pr.bs_scale)), psd["bs_scale"], dims="policy"
         )
         q = derive(pt, p, cfg)
         pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
@@ -468,15 +570,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         if "bs_proxy_shift" in active:
             p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
             p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
-        if "vol_level" in active:
-            p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
-            p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
-            p["vol_policy"] = pm.Normal("vol_policy", 0.0, 0.3, dims="policy_nonref")
-            p["vol_macro"] = pm.Normal("vol_macro", 0.0, 0.3, dims="macro_nonref")
-            p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
-            p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
-        if "vol_proxy_shift" in active:
-            p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+        p |= _volume_priors(active, sc, psd)
         for name, value in inactive_params(d, cfg).items():
             p[name] = pt.as_tensor_variable(value)
 
@@ -487,6 +581,21 @@ def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
         log_em = joint_log_emission(pt, p, d, cfg)
         pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
     return model, {"log_init": log_init, "log_transition": log_trans, "log_emission": log_em, "params": p}
+
+
+def _volume_priors(active: set[str], sc: dict, psd: dict) -> dict:
+    """The volume parameters that the data inform (inside a model context)."""
+    p = {}
+    if "vol_level" in active:
+        p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
+        p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
+        p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
+        p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
+        p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
+        p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
+    if "vol_proxy_shift" in active:
+        p["vol_proxy_shift"] = pm.Normal("vol_proxy_shift", 0.0, 0.5)
+    return p
 
 
 def compile_matrices(model: pm.Model, handles: dict):
