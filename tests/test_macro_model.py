@@ -99,7 +99,7 @@ def test_missing_months_and_zero_lower_bound_drop_out(sim):
     zlb = panel.index[80:83]
     panel.loc[zlb, C.POLICY_RATE] = 0.1
     panel.loc[panel.index[79], C.POLICY_RATE] = 0.1
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     d = prepare_data(panel, cfg)
     p = numpy_params(reference_point(CFG), CFG)
     le = joint_log_emission(np, p, d, cfg)
@@ -115,7 +115,7 @@ def test_missing_months_and_zero_lower_bound_drop_out(sim):
 
 def test_pytensor_graph_matches_numpy(sim):
     panel, _ = sim
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     d = prepare_data(panel, cfg)
     model, handles = build_macro_model(d, cfg)
     f = compile_matrices(model, handles)
@@ -127,7 +127,7 @@ def test_pytensor_graph_matches_numpy(sim):
 def test_priors_keep_states_ordered_and_durations_plausible(sim):
     """Prior predictive: ordered state means, regime durations and series ranges a macro user accepts."""
     panel, _ = sim
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     d = prepare_data(panel, cfg)
     model, _ = build_macro_model(d, cfg)
     names = ["cpi_mean", "rate_mean", "bs_mean"]
@@ -281,7 +281,7 @@ def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_
         state_evidence,
     )
 
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     d = prepare_data(_evidence_panel(sim, n_infl, n_defl, n_qe), cfg)
     ev = state_evidence(d, cfg)
     assert ev["vol_macro"].tolist() == [n_defl, 239 - n_infl - n_defl, n_infl]
@@ -307,7 +307,7 @@ def test_volume_splice_month_uses_last_months_proxy_level(sim):
     """Oracle: the AR(1) density written out with m_{t-1} carrying month t-1's proxy shift."""
     panel = sim[0].copy()
     panel[C.SMALLCAP_VOLUME_PROXY] = (panel.index < "2000-01-01").astype(int)
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     d = prepare_data(panel, cfg)
     p = numpy_params({**reference_point(CFG), "vol_proxy_shift": np.array(0.4)}, CFG)
     le = joint_log_emission(np, p, d, cfg)

@@ -8,7 +8,7 @@ import pymc as pm
 import pytest
 
 from regimecast.config import load_config
-from regimecast.errors import ConfigError, ConvergenceError, RunExistsError
+from regimecast.errors import ConfigError, ConvergenceError, DataError, RunExistsError
 from regimecast.fit import (
     GateSettings,
     SamplerSettings,
@@ -36,7 +36,8 @@ class TinyFit:
         return convergence_problems(self.diagnostics, self.gate)
 
 
-SMALL = SamplerSettings(draws=50, tune=20, chains=2, cores=1, retries=2, retry_tune_factor=2.0)
+SMALL = SamplerSettings(draws=50, tune=20, chains=2, cores=1, retries=2, retry_tune_factor=2.0,
+                        sampler="pymc", start="prior")  # a tiny model: PyMC from the prior
 
 
 def test_a_fit_that_keeps_failing_is_retried_with_longer_tuning_and_new_seeds():
@@ -70,11 +71,12 @@ def test_a_fit_that_passes_is_not_retried():
 
 
 def test_retries_zero_tries_once():
-    impossible = GateSettings(max_rhat=0.5)
-    settings = SamplerSettings(draws=30, tune=10, chains=2, cores=1, retries=0)
+    impossible = GateSettings(min_ess_bulk=1e6)
+    settings = SamplerSettings(draws=30, tune=10, chains=2, cores=1, retries=0, sampler="pymc",
+                               start="prior")
     out = fit_with_retries(lambda s, seed: TinyFit(s, seed, impossible), settings, random_seed=1)
     assert len(out.attempts) == 1 and not out.passed
-    assert "r-hat" in out.problems[0]
+    assert "bulk ESS" in out.problems[0]
 
 
 @pytest.mark.parametrize("bad", [{"retries": -1}, {"retry_tune_factor": 0.5}])
@@ -100,7 +102,7 @@ def late_event_config():
 def test_event_window_after_the_as_of_fails_before_sampling(late_event_config, tmp_path):
     out = tmp_path / "fc"
     t0 = time.perf_counter()
-    with pytest.raises(ConfigError, match="volume_2021.*after the as-of 2015-06"):
+    with pytest.raises(DataError, match="volume_2021.*after the as-of month 2015-06"):
         forecast_run(config=late_event_config, out=out, as_of="2015-06", demo=True,
                      progressbar=False)
     assert time.perf_counter() - t0 < 10.0  # a fit takes minutes; the demo panel ~0.1 s

@@ -17,7 +17,7 @@ import xarray as xr
 from regimecast import __version__
 from regimecast.config import RunConfig, load_config
 from regimecast.data import columns as C
-from regimecast.errors import ConfigError, ConvergenceError, DataError, RunExistsError
+from regimecast.errors import ConvergenceError, DataError, RunExistsError
 from regimecast.fit import SamplerSettings
 from regimecast.io import atomic_path, staged_run_dir
 from regimecast.results import MacroFit, MacroRegimeModel
@@ -329,7 +329,7 @@ def _check_before_sampling(
     :class:`ConfigError`), the scenario prints lie in the forecast window, and the output directory
     is free (or ``force``).
     """
-    from regimecast.events import ThresholdEvent, load_events
+    from regimecast.events import check_events, load_events
     from regimecast.forecast import FORECAST_SERIES, parse_scenario
 
     as_of_ts = pd.Timestamp(as_of + "-01") if as_of else pd.Timestamp(panel.index.max())
@@ -340,16 +340,7 @@ def _check_before_sampling(
     history = xr.Dataset({k: ("time", hist[k].to_numpy(dtype=float))
                           for k in FORECAST_SERIES if k in hist},
                          coords={"time": pd.DatetimeIndex(hist.index).values})
-    for ev in events:
-        if not isinstance(ev, ThresholdEvent):
-            continue
-        if ev.mean_of is not None and pd.Period(ev.mean_of[1], freq="M") > as_of_ts.to_period("M"):
-            raise ConfigError(
-                f"event {ev.name!r}: its threshold is the mean of {ev.mean_of[0]}..{ev.mean_of[1]}, "
-                f"which ends after the as-of {as_of_ts:%Y-%m}; use a window up to the as-of, a "
-                "percentile or a level"
-            )
-        ev.threshold(history)
+    check_events(events, history, as_of_ts)
     parse_scenario(scenario, as_of_ts, horizon or config.forecast.horizon)
     _check_out(Path(out), force)
     return events
