@@ -110,19 +110,12 @@ class FitAttempt:
 
 
 def sample_fit(config, panel: pd.DataFrame, seed: int) -> FitAttempt:
-    """The default fitter: sample the model; retry a failed gate with longer tuning and a new seed."""
-    from regimecast.results import MacroRegimeModel
+    """The default fitter: :func:`regimecast.workflow.fit_panel` (a fit that fails the gate is retried
+    with longer tuning and another seed, ``[sampler] retries`` times)."""
+    from regimecast.workflow import fit_panel
 
-    retries = int(getattr(config.sampler, "retries", 1))
-    factor = float(getattr(config.sampler, "retry_tune_factor", 2.0))
-    cfg = config
-    for attempt in range(retries + 1):
-        fit = MacroRegimeModel(cfg).fit(panel, random_seed=seed + 1000 * attempt, progressbar=False)
-        problems = fit.convergence_problems()
-        if not problems:
-            return FitAttempt(fit, [], attempt + 1)
-        cfg = cfg.replace(sampler={"tune": int(cfg.sampler.tune * factor)})
-    return FitAttempt(fit, problems, retries + 1)
+    out = fit_panel(config, panel, random_seed=seed)
+    return FitAttempt(out.result, list(out.problems), len(out.attempts))
 
 
 def origin_seed(seed: int, origin: str) -> int:
