@@ -57,6 +57,7 @@ from regimecast.config import ModelConfig
 from regimecast.data import columns as C
 from regimecast.errors import DataError
 from regimecast.hmm import hmm_logp
+from regimecast.models import backend as B
 
 QE, CUT, HOLD, TIGHT = range(4)
 REQUIRED = (
@@ -179,19 +180,13 @@ def _scatter_offdiag(xp, values, n: int, lead: tuple[int, ...] = ()):
     """(..., n, n-1) off-diagonal values -> (..., n, n) logits with zeros on the diagonal."""
     rows, cols = _offdiag_index(n)
     flat = values.reshape((*lead, n * (n - 1)))
-    if xp is pt:
+    if B.is_symbolic(xp):
         out = pt.zeros((*lead, n, n))
         return pt.set_subtensor(out[..., rows, cols], flat)
     out = np.zeros((*lead, n, n))
     out[..., rows, cols] = flat
     return out
 
-
-def _log_softmax(xp, x, axis=-1):
-    if xp is pt:
-        return x - pt.logsumexp(x, axis=axis, keepdims=True)
-    m = x.max(axis=axis, keepdims=True)
-    return x - (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m)
 
 
 def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4, drivers: np.ndarray | None = None):
@@ -206,7 +201,7 @@ def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4, drivers: np.ndarray 
     eye_s = np.eye(nS)
     # logits_S[s, z, s'] = a[s, s'] + b[z, s'] off the diagonal, 0 on it
     logits_s = a[:, None, :] + b[None, :, :] * (1.0 - eye_s)[:, None, :]
-    log_ps = _log_softmax(xp, logits_s, axis=-1)  # (s, z, s')
+    log_ps = B.log_softmax(xp, logits_s, axis=-1)  # (s, z, s')
     base = _scatter_offdiag(xp, p["policy_base"], nZ)  # (z, z')
     dev = _scatter_offdiag(xp, p["policy_dev_raw"], nZ, lead=(nS,))  # (s', z, z')
     logits_z = base[None, :, :] + p["policy_tau"] * dev
@@ -215,10 +210,10 @@ def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4, drivers: np.ndarray 
         off = 1.0 - np.eye(nZ)
         shift = p["policy_tvtp"][None, :] * off  # (z, z'): only moves are shifted
         logits_zt = logits_z[None] + np.asarray(drivers)[:, None, None, None] * shift[None, None]
-        log_pzt = _log_softmax(xp, logits_zt, axis=-1)  # (t, s', z, z')
+        log_pzt = B.log_softmax(xp, logits_zt, axis=-1)  # (t, s', z, z')
         joint = log_ps[None, :, :, :, None] + xp.transpose(log_pzt, (0, 2, 1, 3))[:, None, :, :, :]
         return joint.reshape((len(drivers), K, K))
-    log_pz = _log_softmax(xp, logits_z, axis=-1)  # (s', z, z')
+    log_pz = B.log_softmax(xp, logits_z, axis=-1)  # (s', z, z')
     # joint[s, z, s', z'] = log_ps[s, z, s'] + log_pz[s', z, z']
     joint = log_ps[:, :, :, None] + xp.transpose(log_pz, (1, 0, 2))[None, :, :, :]
     return joint.reshape((K, K))
@@ -250,9 +245,6 @@ def _masked(xp, obs_ok: np.ndarray, lp):
     return xp.where(obs_ok[:, None], lp, 0.0)
 
 
-def _cumsum(xp, x):
-    return pt.cumsum(x) if xp is pt else np.cumsum(x)
-
 
 def derive(xp, p: dict, cfg: ModelConfig) -> dict:
     """Add the derived parameters (state means from reference + gaps, policy effect) to ``p``."""
@@ -262,11 +254,11 @@ def derive(xp, p: dict, cfg: ModelConfig) -> dict:
     gaps = p["cpi_gap"]  # (nS-1,), gap i separates regime i and i+1
     below = [p["cpi_ref"] - xp.sum(gaps[i:ref]) for i in range(ref)]
     above = [p["cpi_ref"] + xp.sum(gaps[ref:i]) for i in range(ref + 1, nS)]
-    q["cpi_mean"] = _stack(xp, [*below, p["cpi_ref"], *above])
+    q["cpi_mean"] = B.stack(xp, [*below, p["cpi_ref"], *above])
     h = p["rate_hold"]
-    q["rate_mean"] = _stack(xp, [h - p["rate_gap"][0], h, h + p["rate_gap"][1]])
+    q["rate_mean"] = B.stack(xp, [h - p["rate_gap"][0], h, h + p["rate_gap"][1]])
     m = p["bs_mid"]
-    q["bs_mean"] = _stack(xp, [m - p["bs_gap"][0], m, m + p["bs_gap"][1]])
+    q["bs_mean"] = B.stack(xp, [m - p["bs_gap"][0], m, m + p["bs_gap"][1]])
     q["macro_policy_effect"] = p["macro_policy_sd"] * p["macro_policy_raw"]
     return q
 
@@ -330,32 +322,25 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     return total + _masked(xp, ok, lp)
 
 
-def _stack(xp, items):
-    return pt.stack(items) if xp is pt else np.stack(items)
-
-
-def _concat(xp, items):
-    return pt.concatenate(items) if xp is pt else np.concatenate(items)
-
 
 def _rate_means(xp, p):
     """(4,) rate-change locations by policy role [QE, cut, hold, tight]."""
     ordered = p["rate_mean"]  # (3,) cut < hold < tight
-    return _concat(xp, [xp.reshape(p["rate_mean_qe"], (1,)), ordered])
+    return B.concat(xp, [xp.reshape(p["rate_mean_qe"], (1,)), ordered])
 
 
 def _bs_means(xp, p):
     """(4,) balance-sheet growth locations by role: QT < cut = hold < QE."""
     o = p["bs_mean"]  # (3,) ordered [tight, middle, QE]
-    return _stack(xp, [o[2], o[1], o[1], o[0]])
+    return B.stack(xp, [o[2], o[1], o[1], o[0]])
 
 
 def _vol_levels(xp, p, cfg: ModelConfig):
     """(K,) volume level shifts: policy shift (hold = 0) + macro shift (middle regime = 0)."""
     nS, nZ = cfg.n_macro, cfg.n_policy
-    pol = _concat(xp, [p["vol_policy"][:HOLD], xp.zeros(1), p["vol_policy"][HOLD:]])  # (4,)
+    pol = B.concat(xp, [p["vol_policy"][:HOLD], xp.zeros(1), p["vol_policy"][HOLD:]])  # (4,)
     ref = nS // 2
-    mac = _concat(xp, [p["vol_macro"][:ref], xp.zeros(1), p["vol_macro"][ref:]])  # (nS,)
+    mac = B.concat(xp, [p["vol_macro"][:ref], xp.zeros(1), p["vol_macro"][ref:]])  # (nS,)
     return (mac[:, None] + pol[None, :]).reshape((nS * nZ,))
 
 
