@@ -118,11 +118,26 @@ class ForecastConfig:
 
 
 @dataclass(frozen=True)
+class UpdateSettings:
+    """When ``regimecast update`` trusts importance weights instead of refitting."""
+
+    khat_threshold: float = 0.7
+    min_ess: float = 200.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.khat_threshold <= 1.0:
+            raise ConfigError(f"update.khat_threshold must be in (0, 1], got {self.khat_threshold}")
+        if self.min_ess < 1:
+            raise ConfigError(f"update.min_ess must be >= 1, got {self.min_ess}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    update: UpdateSettings = field(default_factory=UpdateSettings)
     events: tuple[dict[str, Any], ...] = ()
     source: str = ""
 
@@ -172,7 +187,7 @@ def _build(cls, values: dict[str, Any], where: str):
 
 def config_from_dict(raw: dict[str, Any], *, source: str = "") -> RunConfig:
     """Validate a parsed TOML document into a :class:`RunConfig`."""
-    allowed = {"model", "sampler", "gate", "forecast", "events"}
+    allowed = {"model", "sampler", "gate", "forecast", "update", "events"}
     unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
@@ -187,6 +202,7 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "") -> RunConfig:
         sampler=_build(SamplerSettings, raw.get("sampler", {}), "sampler"),
         gate=_build(GateSettings, raw.get("gate", {}), "gate"),
         forecast=_build(ForecastConfig, raw.get("forecast", {}), "forecast"),
+        update=_build(UpdateSettings, raw.get("update", {}), "update"),
         events=tuple(events),
         source=source,
     )

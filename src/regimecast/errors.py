@@ -44,3 +44,15 @@ class RunMismatchError(RegimecastError):
     """A saved run does not match the current code or config (names what differs)."""
 
     exit_code = 6
+
+
+class UpdateError(RegimecastError):
+    """``regimecast update`` cannot take the store's data into a run (names the run, month or series)."""
+
+    exit_code = 7
+
+
+class WeightsError(UpdateError):
+    """The importance weights of an update cannot be trusted and ``--refit never`` forbids a refit."""
+
+    exit_code = 8
