@@ -27,7 +27,7 @@ import pandas as pd
 
 def months_after(as_of: str, k: int) -> str:
     p = pd.Period(as_of, freq="M") + k
-    return f"{p:%Y-%m}"
+    return p.strftime("%Y-%m")
 
 
 def one_row(parent: Path, months: int, full: bool, full_seconds: float | None) -> dict:

@@ -29,6 +29,7 @@ the transition matrix with the entries into the state removed: ``1 - alpha @ A_b
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import arviz as az
@@ -191,7 +192,9 @@ def psis(log_w: np.ndarray, n_chains: int) -> Smoothed:
         return Smoothed(np.full(n, 1.0 / n), float("nan"), float(n))
     raw = np.exp(lw).reshape(n_chains, -1) if n % n_chains == 0 else np.exp(lw)[None]
     reff = float(az.ess(raw)) / n if raw.shape[0] > 1 else 1.0
-    smoothed, khat = az.psislw(lw.copy(), max(reff, 1e-3))
+    with warnings.catch_warnings(), np.errstate(over="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # exp overflow in ArviZ's tail fit: harmless
+        smoothed, khat = az.psislw(lw.copy(), max(reff, 1e-3))
     w = np.exp(smoothed - smoothed.max())
     w /= w.sum()
     return Smoothed(w, float(khat), float(1.0 / np.sum(w**2)))
