@@ -40,7 +40,15 @@ from scipy.stats import norm
 
 from regimecast.config import ModelConfig
 from regimecast.hmm import hmm_filter
-from regimecast.models.macro import MacroData, data_scales, inactive_params, log_matrices_np
+from regimecast.models.macro import (
+    MacroData,
+    data_scales,
+    inactive_params,
+    joint_log_emission,
+    joint_log_transition,
+    numpy_params,
+    transition_drivers,
+)
 
 #: MacroData fields observed by each release group (news.RELEASE_GROUPS), blanked to isolate a group.
 GROUP_FIELDS: dict[str, str] = {
@@ -75,9 +83,13 @@ def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
     n = len(next(iter(arrays.values())))
     K = cfg.n_macro * cfg.n_policy
     ll, alpha, log_a = np.empty(n), np.empty((n, K)), np.empty((n, K, K))
+    fixed = inactive_params(d, cfg)
+    drivers = transition_drivers(d, cfg)
+    li = np.full(K, -np.log(K))
     for i in range(n):
-        li, lt, le = log_matrices_np(point_at(arrays, i), d, cfg)
-        r = hmm_filter(li, lt, le)
+        p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
+        lt = joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=drivers)
+        r = hmm_filter(li, lt, joint_log_emission(np, p, d, cfg))
         ll[i], alpha[i] = r.loglik, r.filtered[-1]
         log_a[i] = lt if lt.ndim == 2 else lt[-1]
     return FilterState(ll, alpha, log_a)
@@ -111,27 +123,30 @@ class NewMonths:
     log_a_future: np.ndarray  # (N, K, K): transition used beyond the new as-of
 
 
+def _stacked(tail: MacroData) -> MacroData:
+    """The tail repeated once per release group, each copy observing only its group: one emission call
+    gives every group's part (rows are independent given their lags and trend values)."""
+    copies = [_only(tail, g) for g in GROUP_FIELDS]
+    kw = {f.name: np.concatenate([getattr(c, f.name) for c in copies]) for f in dataclasses.fields(tail)
+          if f.name != "dates"}
+    return MacroData(dates=tail.dates.append([tail.dates] * (len(copies) - 1)), **kw)
+
+
 def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict) -> NewMonths:
     """Emission parts of the new months (rows 1.. of ``tail``), one per release group, per draw."""
-    from regimecast.models.macro import (
-        joint_log_emission,
-        joint_log_transition,
-        numpy_params,
-        transition_drivers,
-    )
-
     n_draws = len(next(iter(arrays.values())))
     n, K = tail.T - 1, cfg.n_macro * cfg.n_policy
-    parts = {g: np.empty((n_draws, n, K)) for g in GROUP_FIELDS}
+    G = len(GROUP_FIELDS)
+    stacked = _stacked(tail)
+    em = np.empty((n_draws, G, n, K))
     log_a = np.empty((n_draws, n, K, K))
-    views = {g: _only(tail, g) for g in GROUP_FIELDS}
     drivers = transition_drivers(tail, cfg)
     for i in range(n_draws):
         p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
-        for g, view in views.items():
-            parts[g][i] = joint_log_emission(np, p, view, cfg)[1:]
+        em[i] = joint_log_emission(np, p, stacked, cfg).reshape(G, n + 1, K)[:, 1:]
         lt = joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=drivers)
         log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
+    parts = {g: em[:, j] for j, g in enumerate(GROUP_FIELDS)}
     return NewMonths(parts, log_a, log_a[:, -1].copy())
 
 
