@@ -364,3 +364,19 @@ def test_an_interrupted_update_leaves_no_run_directory(parent, store, tmp_path, 
     assert main(["update", "--from-run", str(parent), "--data", str(store), "--as-of", "2023-12",
                  "--out", str(out), "--refit", "never"]) == 0
     assert (out / "manifest.json").is_file()
+
+
+def test_a_chain_of_updates_keeps_the_lineage_and_reuses_the_parents_forecast(updated, store, tmp_path):
+    _, first, _ = updated
+    out = tmp_path / "second"
+    assert main(["update", "--from-run", str(first), "--data", str(store), "--as-of", "2024-01",
+                 "--out", str(out), "--refit", "never"]) == 0
+    lin = json.loads((out / "manifest.json").read_text())["lineage"]
+    assert lin["parent"] == str(first.resolve()) and lin["parent_as_of"] == "2023-12"
+    assert lin["parent_lineage"]["parent_as_of"] == "2023-09"
+    # "before" is the parent's own forecast (same seed and settings): its event summary, exactly
+    changes = pd.read_csv(out / "changes.csv")
+    own = pd.read_csv(first / "event_summary.csv").set_index("event")
+    ev = changes[(changes["section"] == "event") & (changes["measure"] == "p_within_12m")].set_index("item")
+    for event, row in ev.iterrows():
+        assert float(row["before"]) == pytest.approx(own.loc[event, "p_within_12m"], abs=1e-12)

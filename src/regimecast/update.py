@@ -308,7 +308,9 @@ def _write_update(parent, fit, run_dir, news, rw, lineage, vintage, problems, se
 
     t0 = time.perf_counter()
     new_as_of = f"{fit.panel.index.max():%Y-%m}"
-    before = forecast_summary(parent, seed=seed)
+    before = stored_summary(Path(lineage["parent"]), parent, seed)
+    if before is None:
+        before = forecast_summary(parent, seed=seed)
     with staged_run_dir(run_dir, force=force) as stage:
         manifest = write_fit(stage, fit, as_of=new_as_of, data_vintage=vintage, gate_problems=problems,
                              extra={"demo": False, "gate_passed": not problems, "lineage": lineage})
@@ -321,6 +323,24 @@ def _write_update(parent, fit, run_dir, news, rw, lineage, vintage, problems, se
     return UpdateOutcome("updated", news, run_dir, lineage["method"], rw.smoothed.khat, rw.smoothed.ess,
                          changes=changes, attribution=rw.attribution, summary=after, manifest=manifest,
                          timings=timings)
+
+
+def stored_summary(run_dir: Path, parent: MacroFit, seed: int) -> pd.DataFrame | None:
+    """The parent's own ``event_summary.csv`` when its forecast used this seed and these settings (the
+    forecast is deterministic given run, seed and settings, so recomputing it would give the same)."""
+    import xarray as xr
+
+    path, nc = run_dir / "event_summary.csv", run_dir / "forecast.nc"
+    if not path.is_file() or not nc.is_file():
+        return None
+    with xr.open_dataset(nc, engine="h5netcdf") as fc:
+        attrs, n_h = dict(fc.attrs), fc.sizes.get("horizon", 0) - 1
+    f = parent.config.forecast
+    n = parent.idata.posterior.sizes["chain"] * parent.idata.posterior.sizes["draw"]
+    same = (int(attrs.get("random_seed", -1)) == seed and n_h == f.horizon and not attrs.get("scenario")
+            and int(attrs.get("draws", -1)) == min(f.max_draws, n)
+            and int(attrs.get("paths_per_draw", -1)) == f.paths_per_draw)
+    return pd.read_csv(path) if same else None
 
 
 def _forecast_outputs(target: Path, fit: MacroFit, manifest: dict, seed: int,
