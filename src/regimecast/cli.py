@@ -314,6 +314,35 @@ def backtest(
     typer.echo(f"report: {outcome.out / 'report.html'} (and origins.csv, scores.csv, timeline.png)")
 
 
+@app.command()
+def update(
+    from_run: Annotated[str, typer.Option("--from-run", help="The run to update (made by fit, forecast or update).")],
+    data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Last month of data to take in, YYYY-MM (default: latest).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="New run directory (default: beside the parent, update-<as-of>-<time>).")
+    ] = None,
+    refit: Annotated[
+        str, typer.Option("--refit", help="auto: refit when the weights cannot be trusted; always; never.")
+    ] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (resampling, forecast).")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")] = False,
+    allow_unconverged: Annotated[
+        bool, typer.Option("--allow-unconverged", help="Update a parent that failed its gate; keep a failed refit.")
+    ] = False,
+) -> None:
+    """Take new prints into a run: reweight its posterior (or refit), forecast, and say what changed."""
+    from regimecast.update import print_summary, update_run
+
+    outcome = update_run(from_run, data=data, as_of=as_of, out=out, refit=refit, seed=seed, force=force,
+                         allow_unconverged=allow_unconverged)
+    typer.echo(print_summary(outcome))
+    if outcome.run_dir is not None:
+        typer.echo(f"wrote {outcome.run_dir}/ (posterior.nc, forecast, report, news.csv, changes.csv, changes.md)")
+
+
 def _ensure_data(data: str | None, console) -> bool:
     """True when the store holds data (fetching into it when empty); False when none is reachable."""
     from regimecast.data import fetch as fetch_data

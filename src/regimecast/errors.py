@@ -48,3 +48,15 @@ class RunMismatchError(RegimecastError):
 
 class SchemaError(DataError):
     """A forecast or history Dataset does not follow :mod:`regimecast.schema` (names what is missing)."""
+
+
+class UpdateError(RegimecastError):
+    """``regimecast update`` cannot take the store's data into a run (names the run, month or series)."""
+
+    exit_code = 7
+
+
+class WeightsError(UpdateError):
+    """The importance weights of an update cannot be trusted and ``--refit never`` forbids a refit."""
+
+    exit_code = 8
