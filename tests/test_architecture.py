@@ -29,9 +29,12 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("regimecast.events", 6),
     ("regimecast.plots", 7),
     ("regimecast.report", 8),
+    ("regimecast.news", 5),
+    ("regimecast.reweight", 5),
+    ("regimecast.attribution", 6),
+    ("regimecast.changes", 7),
     ("regimecast.workflow", 9),
     ("regimecast.update", 9),
-    ("regimecast.news", 9),
     ("regimecast.backtest.scoring", 1),
     ("regimecast.backtest.chronology", 1),
     ("regimecast.backtest.baselines", 1),
@@ -42,8 +45,10 @@ LAYERS: tuple[tuple[str, int], ...] = (
 
 
 def layer(module: str) -> int:
-    best = max((p for p, _ in LAYERS if module == p or module.startswith(p + ".")), key=len)
-    return dict(LAYERS)[best]
+    """The layer of ``module``: its longest listed prefix (the package root counts only for itself)."""
+    found = [p for p, _ in LAYERS if module == p or (p != "regimecast" and module.startswith(p + "."))]
+    assert found, f"{module} has no layer: add it to LAYERS (and to the README's architecture table)"
+    return dict(LAYERS)[max(found, key=len)]
 
 
 def module_name(path: Path) -> str:

@@ -25,7 +25,8 @@ from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
 TESTS = Path(__file__).resolve().parent
 FITTER = "backtest_fixtures:pinned_fitter"
 START, END = "2007-01", "2007-10"
-CFG = load_config().replace(model={"start": "1995-01"}, forecast={"max_draws": 30})
+# 30 pinned draws: an ESS floor of 5 lets origins be reweighted (the default 200 would refit them all)
+CFG = load_config().replace(model={"start": "1995-01"}, forecast={"max_draws": 30}, update={"min_ess": 5.0})
 FORECAST_COLS = ("p_", "cpi_yoy_12m_q", "policy_rate_12m_q", "smallcap_volume_12m_q", "method", "khat", "ess")
 
 
@@ -68,7 +69,10 @@ def test_origins_blocks_and_refit_modes():
 def test_outputs_open_and_hold_every_origin(clean):
     out = clean.out
     assert list(clean.origins["origin"]) == ["2007-01", "2007-04", "2007-07", "2007-10"]
-    assert set(clean.origins["method"]) <= {"refit", "reweighted"}
+    methods = clean.origins.set_index("origin")["method"]
+    assert methods.loc[["2007-04", "2007-10"]].eq("reweighted").all()  # the 2nd origin of each block
+    reweighted = clean.origins[clean.origins["method"] == "reweighted"]
+    assert (reweighted["khat"] <= 0.7).all() and (reweighted["ess"] >= 5).all()
     first_of_block = clean.origins.set_index("origin").loc[["2007-01", "2007-07"], "method"]
     assert (first_of_block == "refit").all()
     for name in ("timeline.png", "pit_cpi_yoy.png", "reliability_qe_start_12m.png"):
@@ -120,7 +124,8 @@ def test_resume_after_kill_equals_uninterrupted(clean, data_store, tmp_path):
         f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
         "from regimecast.config import load_config\n"
         "from regimecast.backtest.run import run_backtest\n"
-        "cfg = load_config().replace(model={'start': '1995-01'}, forecast={'max_draws': 30})\n"
+        "cfg = load_config().replace(model={'start': '1995-01'}, forecast={'max_draws': 30},\n"
+        "                           update={'min_ess': 5.0})\n"
         f"run_backtest(cfg, store={str(data_store)!r}, out={str(out)!r}, start={START!r}, end={END!r},\n"
         f"             every=3, refit='every:2', scheduler=None, fitter={FITTER!r}, seed=3)\n"
     )

@@ -40,6 +40,7 @@ from regimecast.runs import load_run, write_fit
 from regimecast.update import NumpyFit
 
 N_CHAINS, N_DRAWS = 2, 20
+RUT_LOG_LEVEL = 22.1  # log of ~4e9 shares a day: ^RUT constituent volume near the trend centre
 POSITIVE_FREE = {"macro_policy_sd", "policy_tau", "cpi_gap", "cpi_sigma", "rate_gap", "rate_scale",
                  "bs_gap", "bs_scale", "vol_sigma", "rate_era_scale", "bs_proxy_scale"}
 
@@ -207,7 +208,7 @@ def store(data_store, tmp_path_factory) -> Path:
 def parent(store, tmp_path_factory) -> Path:
     panel = load_panel(store, as_of="2023-09")
     cfg = CONFIG.replace(update={"min_ess": 10})  # 40 pinned draws
-    fit = NumpyFit(config=cfg, panel=panel, idata=jittered_posterior(sd=0.01), random_seed=1)
+    fit = NumpyFit(config=cfg, panel=panel, idata=jittered_posterior(sd=0.01, vol_level=RUT_LOG_LEVEL), random_seed=1)
     return _save(fit, tmp_path_factory.mktemp("runs") / "parent")
 
 
@@ -327,7 +328,7 @@ def test_a_parent_that_failed_its_gate_is_refused(parent, store, tmp_path, capsy
 def test_refit_never_with_untrusted_weights_is_an_error(store, tmp_path, capsys):
     panel = load_panel(store, as_of="2023-09")
     cfg = CONFIG.replace(update={"min_ess": 1e6})  # no weights can be trusted this much
-    fit = NumpyFit(config=cfg, panel=panel, idata=jittered_posterior(sd=0.01), random_seed=1)
+    fit = NumpyFit(config=cfg, panel=panel, idata=jittered_posterior(sd=0.01, vol_level=RUT_LOG_LEVEL), random_seed=1)
     run = _save(fit, tmp_path / "p")
     before = _hashes(run)
     assert main(["update", "--from-run", str(run), "--data", str(store), "--as-of", "2023-12",

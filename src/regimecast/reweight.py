@@ -47,6 +47,7 @@ from regimecast.models.macro import (
     joint_log_emission,
     joint_log_transition,
     numpy_params,
+    prior_sds,
     transition_drivers,
 )
 
@@ -188,8 +189,13 @@ def vol_prior_term(arrays: dict, d_old: MacroData, d_new: MacroData, cfg: ModelC
 
 
 def same_parameters(d_old: MacroData, d_new: MacroData, cfg: ModelConfig) -> bool:
-    """Whether both panels give the model the same free parameters (else reweighting is impossible)."""
-    return set(inactive_params(d_old, cfg)) == set(inactive_params(d_new, cfg))
+    """Whether both panels give the model the same free parameters and the same evidence-driven prior
+    scales (``models.macro.prior_sds``: a state whose pin the new months lift has another prior); if
+    not, reweighting is impossible and the run must be refitted."""
+    if set(inactive_params(d_old, cfg)) != set(inactive_params(d_new, cfg)):
+        return False
+    old, new = prior_sds(d_old, cfg), prior_sds(d_new, cfg)
+    return all(np.array_equal(old[k], new[k]) for k in old)
 
 
 @dataclass

@@ -229,6 +229,28 @@ def update_run(
     return outcome
 
 
+def reweight_to_panel(
+    parent: MacroFit, panel: pd.DataFrame, *, seed: int
+) -> tuple[NumpyFit | None, float, float, list[str]]:
+    """``parent``'s posterior reweighted to ``panel`` (the backtest's step from one origin to the next).
+
+    Returns (the resampled fit, or None when the new data change the model's free parameters or
+    their evidence-driven priors; k-hat; ESS; the reasons to refit under ``[update]``, empty when
+    the weights can be trusted).
+    """
+    cfg = parent.config
+    news = find_news(parent.panel, panel, cfg.model)
+    n_chains = parent.idata.posterior.sizes["chain"]
+    rw = reweight_with_news(posterior_arrays(parent.idata), parent.panel, panel, news, cfg.model,
+                            n_chains=n_chains)
+    reasons = _refit_reasons(rw, cfg)
+    if not rw.reweightable:
+        return None, math.inf, 0.0, reasons
+    base = parent if isinstance(parent, NumpyFit) else NumpyFit(
+        config=cfg, panel=parent.panel, idata=parent.idata, random_seed=parent.random_seed)
+    return _reweighted_fit(base, panel, rw, seed), float(rw.smoothed.khat), float(rw.smoothed.ess), reasons
+
+
 def _refit_reasons(rw: Reweighting, cfg: RunConfig) -> list[str]:
     u = cfg.update
     reasons = []

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from regimecast.backtest.results import (
@@ -91,8 +90,6 @@ class BacktestSpec:
     seed: int = 1
     refit: str = "auto"
     fitter: str = "regimecast.backtest.driver:sample_fit"
-    khat_threshold: float = 0.7
-    min_ess: float = 100.0
     max_draws: int = 1000
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -166,15 +163,16 @@ def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
         res = OriginResult(origin=origin, method="refit", wall_seconds=0.0)
         fit = None
         if base is not None and spec.refit != "always":
-            fit, khat, ess = reweight(base, panel, random_seed=origin_seed(spec.seed, origin))
+            fit, khat, ess, reasons = reweight(base, panel, random_seed=origin_seed(spec.seed, origin))
             res.khat, res.ess = khat, ess
-            if (np.isfinite(khat) and khat > spec.khat_threshold) or ess < spec.min_ess:
+            if reasons:
                 fit = None
+                res.problems = [f"refit: {r}" for r in reasons]
             else:
                 res.method = "reweighted"
         if fit is None:
             attempt = fitter(cfg, panel, origin_seed(spec.seed, origin))
-            res.attempts, res.problems = attempt.attempts, list(attempt.problems)
+            res.attempts, res.problems = attempt.attempts, res.problems + list(attempt.problems)
             res.gate_passed = not attempt.problems
             base = fit = attempt.fit if not attempt.problems else None
             if fit is None:

@@ -91,11 +91,8 @@ def run_backtest(
     out = Path(out)
     parse_refit(refit)
     origins = origin_months(start, end, every)
-    upd = getattr(config, "update", None)
     spec = BacktestSpec(
         config=config.to_dict(), store=str(store), out=str(out), horizon=horizon, seed=seed, refit=refit,
-        khat_threshold=float(getattr(upd, "khat_threshold", 0.7)),
-        min_ess=float(getattr(upd, "min_ess", 100.0)),
         max_draws=config.forecast.max_draws,
         **({"fitter": fitter} if fitter else {}),
     )
