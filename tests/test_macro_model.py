@@ -324,3 +324,17 @@ def test_volume_splice_month_uses_last_months_proxy_level(sim):
         got = le[t, k] - (base[t, k] - stats.norm.logpdf(
             d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - (m_prev - 0.4)), p["vol_sigma"]))
         assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_proxy_parameters_are_fixed_unless_both_proxy_and_real_months_exist(sim):
+    """A series that is all proxy cannot separate the proxy shift from its own location."""
+    from regimecast.models.macro import inactive_params
+
+    cfg = _cfg(start="1990-01")
+    panel = sim[0].copy()
+    for flags, fixed in (((1, 1), True), ((1, 0), False), ((0, 0), True)):
+        panel[C.BALANCE_SHEET_PROXY] = np.where(panel.index < "2000-01-01", *flags)
+        panel[C.SMALLCAP_VOLUME_PROXY] = np.where(panel.index < "2000-01-01", *flags)
+        out = inactive_params(prepare_data(panel, cfg), cfg)
+        assert ("bs_proxy_shift" in out) is fixed and ("bs_proxy_scale" in out) is fixed
+        assert ("vol_proxy_shift" in out) is fixed

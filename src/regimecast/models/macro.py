@@ -376,16 +376,19 @@ PARAM_GROUPS = ("rate_era_scale", "bs_proxy_shift", "vol_level", "vol_proxy_shif
 def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Parameters the data cannot inform, fixed at neutral values instead of sampled from their prior.
 
-    No month in the reserve-targeting era, no balance-sheet proxy month, no volume data, or no volume
-    proxy month: the corresponding parameters would be prior-only (and an exactly zero gradient at the
-    posterior mode, which nutpie refuses as a start).  ``numpy_params`` fills the same values in.
+    No month in the reserve-targeting era, no volume data, or a balance-sheet / volume series that is
+    all proxy or all non-proxy: the corresponding parameters would be prior-only (an exactly zero
+    gradient at the posterior mode, which nutpie refuses as a start) or, with only proxy months,
+    confounded with the series' own location and scale (a ridge that splits chains: bs_mid at
+    1994-01).  ``numpy_params`` fills the same values in.
     """
     nS = cfg.n_macro
     has_vol = bool((np.isfinite(d.vol) & np.isfinite(d.vol_lag)).any())
     out: dict[str, np.ndarray] = {}
     if not np.any(d.rate_era):
         out["rate_era_scale"] = np.array(1.0)
-    if not np.any(d.bs_proxy * np.isfinite(d.bs_growth)):
+    bs_ok = np.isfinite(d.bs_growth)
+    if not (np.any(bs_ok & (d.bs_proxy > 0)) and np.any(bs_ok & (d.bs_proxy == 0))):
         out |= {"bs_proxy_shift": np.array(0.0), "bs_proxy_scale": np.array(1.0)}
     if not has_vol:
         v = d.vol[np.isfinite(d.vol)]
@@ -397,7 +400,8 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
             "vol_ar": np.array(0.5),
             "vol_sigma": np.array(0.15),
         }
-    if not has_vol or not np.any(d.vol_proxy * np.isfinite(d.vol)):
+    vol_ok = np.isfinite(d.vol)
+    if not (has_vol and np.any(vol_ok & (d.vol_proxy > 0)) and np.any(vol_ok & (d.vol_proxy == 0))):
         out["vol_proxy_shift"] = np.array(0.0)
     return out
 
