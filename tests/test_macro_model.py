@@ -330,7 +330,7 @@ def test_proxy_parameters_are_fixed_unless_both_proxy_and_real_months_exist(sim)
     """A series that is all proxy cannot separate the proxy shift from its own location."""
     from regimecast.models.macro import inactive_params
 
-    cfg = _cfg(start="1990-01")
+    cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
     panel = sim[0].copy()
     for flags, fixed in (((1, 1), True), ((1, 0), False), ((0, 0), True)):
         panel[C.BALANCE_SHEET_PROXY] = np.where(panel.index < "2000-01-01", *flags)
