@@ -243,6 +243,22 @@ def test_update_writes_a_complete_run_with_lineage(updated, parent):
     assert "What changed since 2023-09" in (out / "changes.md").read_text()
 
 
+def test_the_report_opens_with_what_changed(updated):
+    """The update's report leads with "What changed since <parent as-of>", in Markdown and HTML, and
+    its P(QE within 12 m) before -> after are the numbers of changes.csv."""
+    _, out, _ = updated
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    first_md = [ln for ln in md.splitlines() if ln.startswith("## ")][0]
+    assert first_md == "## What changed since 2023-09"
+    assert html.index("What changed since 2023-09") < html.index("Headlines")
+    changes = pd.read_csv(out / "changes.csv")
+    row = changes[(changes.section == "event") & (changes.item == "qe_start")
+                  & (changes.measure == "p_within_12m")].iloc[0]
+    for value in (float(row["before"]), float(row["after"])):
+        assert f"{100 * value:.0f}%" in md.split("## Headlines")[0]
+
+
 def test_the_parent_run_is_byte_identical_after_an_update(updated, parent):
     _, _, before = updated
     assert _hashes(parent) == before

@@ -326,7 +326,12 @@ def _write_update(parent, fit, run_dir, news, rw, lineage, vintage, problems, se
     """Stage the whole run (fit files, forecast, changes) and move it into place at the end."""
     import time
 
-    from regimecast.changes import changes_markdown, changes_table, forecast_summary
+    from regimecast.changes import (
+        changes_markdown,
+        changes_section,
+        changes_table,
+        forecast_summary,
+    )
 
     t0 = time.perf_counter()
     new_as_of = f"{fit.panel.index.max():%Y-%m}"
@@ -336,7 +341,14 @@ def _write_update(parent, fit, run_dir, news, rw, lineage, vintage, problems, se
     with staged_run_dir(run_dir, force=force) as stage:
         manifest = write_fit(stage, fit, as_of=new_as_of, data_vintage=vintage, gate_problems=problems,
                              extra={"demo": False, "gate_passed": not problems, "lineage": lineage})
-        files, after = _forecast_outputs(stage, fit, manifest, seed)
+        def lead(after_summary: pd.DataFrame) -> list:
+            from regimecast.report import Section
+
+            title, paragraphs, table = changes_section(
+                parent, changes_table(parent, fit, before, after_summary, rw), lineage)
+            return [Section(title=title, paragraphs=paragraphs, table=table)]
+
+        files, after = _forecast_outputs(stage, fit, manifest, seed, lead=lead)
         changes = changes_table(parent, fit, before, after, rw)
         atomic_write_text(stage / NEWS_CSV, news.to_csv(index=False))
         atomic_write_text(stage / CHANGES_CSV, changes.to_csv(index=False))
@@ -366,9 +378,21 @@ def stored_summary(run_dir: Path, parent: MacroFit, seed: int) -> pd.DataFrame |
 
 
 def _forecast_outputs(target: Path, fit: MacroFit, manifest: dict, seed: int,
-                      progress: Callable[[int, int], None] | None = None):
-    """The forecast files of ``forecast_run`` (forecast.nc, events, charts, report) for ``fit``."""
-    from regimecast.events import DEFAULT_EVENT_SPECS, load_events
+                      progress: Callable[[int, int], None] | None = None,
+                      lead: Callable[[pd.DataFrame], list] | None = None):
+    """The forecast files of ``forecast_run`` (forecast.nc, events, charts, report) for ``fit``.
+
+    ``lead(event_summary) -> [report.Section, ...]`` builds the sections the report opens with from
+    the new event summary (the update's "What changed since <parent as-of>").
+    """
+    import io
+
+    from regimecast.events import (
+        DEFAULT_EVENT_SPECS,
+        evaluate_events,
+        event_summary_table,
+        load_events,
+    )
     from regimecast.forecast import forecast, history_dataset
     from regimecast.io import atomic_path
     from regimecast.report import write_outputs
@@ -386,10 +410,12 @@ def _forecast_outputs(target: Path, fit: MacroFit, manifest: dict, seed: int,
     }
     with atomic_path(target / "forecast.nc") as tmp:
         fc.to_netcdf(tmp, engine="h5netcdf")
-    # HOOK(update -> report): once report.write_outputs takes lead_sections, pass
-    # lead_sections=(regimecast.changes.changes_section(...),) here so the report opens with
-    # "What changed since <parent as-of>"; until then the section is written to changes.md.
-    files = write_outputs(target, fc, history_dataset(fit), events, meta=meta)
+    hist = history_dataset(fit)
+    sections = []
+    if lead is not None:  # the summary as event_summary.csv will hold it (CSV round trip)
+        summary = event_summary_table(evaluate_events(fc, hist, events))
+        sections = lead(pd.read_csv(io.StringIO(summary.to_csv(index=False))))
+    files = write_outputs(target, fc, hist, events, meta=meta, lead_sections=sections)
     files["forecast.nc"] = target / "forecast.nc"
     return files, pd.read_csv(files["event_summary.csv"])
 
