@@ -299,9 +299,16 @@ def refit_from_parent(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, *,
     init = warm_start(parent, rw, names)
     settings = dataclasses.replace(cfg.sampler, start="prior")  # the warm start replaces the mode search
     log.info("refitting on %d months from the parent's highest-weight draw", d.T)
-    idata = sample_model(model, settings, random_seed=seed, initvals=init, progressbar=progressbar)
-    return NumpyFit(config=cfg, panel=panel, idata=idata, random_seed=seed,
-                    diagnostics_override=diagnose(idata, var_names=names))
+
+    def once(s, seed_: int) -> NumpyFit:
+        idata = sample_model(model, s, random_seed=seed_, initvals=init, progressbar=progressbar)
+        return NumpyFit(config=cfg, panel=panel, idata=idata, random_seed=seed_,
+                        diagnostics_override=diagnose(idata, var_names=names))
+
+    from regimecast.workflow import fit_with_retries
+
+    # a refit that fails its gate is retried with longer tuning and another seed ([sampler] retries)
+    return fit_with_retries(once, settings, random_seed=seed).result
 
 
 def _lineage(parent_dir: Path, manifest: dict, rw: Reweighting, method: str, reasons: list[str],
