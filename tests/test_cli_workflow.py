@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 from pinned import pinned_fit, qe_prone_point, save_pinned_run
@@ -99,3 +101,16 @@ def test_unknown_option_is_a_usage_error(capsys):
     assert main(["fit", "--bogus"]) == 2
     err = capsys.readouterr().err
     assert "--bogus" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [(["fit", "--bogus"], "No such option: --bogus"), (["backtest", "--start", "2007-01"], "--end"),
+     (["nosuch"], "No such command")],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(argv, needle):
+    proc = subprocess.run([sys.executable, "-m", "regimecast.cli", *argv], capture_output=True, text=True,
+                          timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr

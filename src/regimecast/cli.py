@@ -379,9 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as err:
         return int(err.exit_code or 0)
     except Exception as err:
-        # usage errors of typer's (vendored) click: they know how to show themselves
-        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
-            err.show()
+        # usage errors of typer's (vendored) click: one line, like every other error
+        if hasattr(err, "format_message") and isinstance(getattr(err, "exit_code", None), int):
+            ctx = getattr(err, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            typer.echo(f"error: {err.format_message()}{where}", err=True)
             return err.exit_code
         raise
     return 0
