@@ -92,3 +92,14 @@ def test_the_layer_check_catches_an_upward_import(tmp_path, monkeypatch):
     deps = imports(planted)
     assert "regimecast.forecast" in deps
     assert layer("regimecast.forecast") > layer("regimecast.data.panel")
+
+
+def test_no_function_in_src_reaches_80_lines():
+    long = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n >= 80:
+                    long.append(f"{module_name(path)}.{node.name}: {n} lines")
+    assert not long, "\n".join(long)
