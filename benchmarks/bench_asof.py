@@ -104,7 +104,8 @@ def main() -> None:
     ap.add_argument("--config", default=None)
     ap.add_argument("--data", default=None)
     ap.add_argument("--out", default=None, help="run directories (default: a temporary directory)")
-    ap.add_argument("--keep-late-events", action="store_true")
+    ap.add_argument("--keep-late-events", action="store_true", default=True,
+                    help="kept for old commands: the default events are defined at every as-of")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args()
 
