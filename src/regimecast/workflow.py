@@ -130,7 +130,8 @@ def fit_with_retries(
         attempts.append(Attempt(seed, tune, result.diagnostics.to_dict(), problems))
         if not problems:
             break
-        log.warning("fit (seed %d, tune %d) failed the gate: %s", seed, tune, "; ".join(problems))
+        # INFO, not WARNING: the CLI prints one error line; every try is in manifest.json
+        log.info("fit (seed %d, tune %d) failed the gate: %s", seed, tune, "; ".join(problems))
     outcome = RetryOutcome(result, attempts)
     if raise_on_failure and not outcome.passed:
         raise ConvergenceError(
