@@ -26,16 +26,20 @@ def test_recovers_parameters_and_regime_paths_from_simulated_data():
     true = derive(np, {k: np.asarray(v) for k, v in truth_point.items()}, cfg.model)
     # ~25 scalar components: with 94% intervals a few misses are expected by chance, so require the
     # nominal coverage (at least 80% inside) and every component inside its 99.8% interval
+    # states the simulated sample shows too rarely are pinned to their priors by design (issue 13:
+    # models.macro.prior_sds); their components recover the prior, not the truth, so they are left out
+    pinned = _pinned_components(fit.data, cfg.model)
     inside, total = 0, 0
     for name in ("cpi_mean", "cpi_sigma", "cpi_ar", "rate_mean", "rate_scale", "bs_mean", "bs_scale",
                  "vol_ar", "vol_sigma"):
+        keep = ~pinned.get(name, np.zeros(np.shape(true[name]), dtype=bool))
         draws = post[name].values.reshape(-1, *np.shape(true[name]))
         lo, hi = np.quantile(draws, [0.03, 0.97], axis=0)
-        inside += int(np.sum((lo <= true[name]) & (true[name] <= hi)))
-        total += np.size(true[name])
+        inside += int(np.sum(((lo <= true[name]) & (true[name] <= hi))[keep]))
+        total += int(np.sum(keep))
         lo, hi = np.quantile(draws, [0.001, 0.999], axis=0)
-        assert ((lo <= true[name]) & (true[name] <= hi)).all(), (name, lo, true[name], hi)
-    assert inside / total >= 0.8, (inside, total)
+        assert ((lo <= true[name]) & (true[name] <= hi))[keep].all(), (name, lo, true[name], hi, keep)
+    assert total >= 15 and inside / total >= 0.8, (inside, total)
     reg = fit.regime_probabilities().sel(stat="mean")
     pm_ = reg["smoothed_macro"].values
     pp = reg["smoothed_policy"].values
@@ -48,6 +52,21 @@ def test_recovers_parameters_and_regime_paths_from_simulated_data():
     assert acc_macro > 0.8 and acc_policy > 0.8, (acc_macro, acc_policy)
     assert mass_macro > 0.7 and mass_policy > 0.7, (mass_macro, mass_policy)
     assert not fit.convergence_problems() or fit.diagnostics.r_hat_max < 1.05
+
+
+def _pinned_components(d, model_cfg) -> dict[str, np.ndarray]:
+    """Which checked components sit on a pinned prior (prior sd shrunk by ``PIN_FACTOR``)."""
+    from regimecast.models.macro import prior_sds
+
+    sds, pr = prior_sds(d, model_cfg), model_cfg.priors
+    gap = sds["cpi_gap"] < pr.cpi_gap_sd  # gap i separates regime i and i + 1 (3 regimes)
+    return {
+        "cpi_sigma": sds["cpi_sigma"] < pr.scale_sd,
+        "cpi_mean": np.array([gap[0], False, gap[1]]),
+        "rate_scale": sds["rate_scale"] < pr.scale_sd,
+        "bs_scale": sds["bs_scale"] < pr.scale_sd,
+        "bs_mean": np.array([False, False, sds["bs_gap"][1] < pr.gap_sd]),
+    }
 
 
 @pytest.fixture(scope="module")
