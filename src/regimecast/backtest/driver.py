@@ -2,7 +2,7 @@
 
 Origins are grouped into *blocks* of consecutive origins.  A block starts with a fit at its first
 origin; every later origin of the block is reached by importance reweighting of that fit's draws
-(PSIS, k-hat gate, see :mod:`regimecast.backtest.reweight`), and refitted when the weights cannot be
+(PSIS, k-hat gate, see :func:`regimecast.update.reweight_to_panel`), and refitted when the weights cannot be
 trusted.  Blocks are independent, so they are the unit of distribution: ``Client.map(run_block, ...)``
 over plain data (the settings as a dict, the store path, origin months); each worker reads the store
 itself, cut at each origin, compiles its own models and writes one result file per origin.
@@ -18,7 +18,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,6 @@ class BacktestSpec:
     refit: str = "auto"
     fitter: str = "regimecast.backtest.driver:sample_fit"
     max_draws: int = 1000
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _load(path: str) -> Callable:
@@ -147,9 +146,9 @@ def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
     Origins already written are skipped (``--resume``), but the block's fits are redone so that the
     reweighted origins after them get the same numbers as in an uninterrupted run.
     """
-    from regimecast.backtest.reweight import reweight
     from regimecast.config import config_from_dict
     from regimecast.data import load_panel
+    from regimecast.update import reweight_to_panel
 
     cfg = config_from_dict(spec.config, source="backtest")
     fitter = _load(spec.fitter)
@@ -163,7 +162,7 @@ def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
         res = OriginResult(origin=origin, method="refit", wall_seconds=0.0)
         fit = None
         if base is not None and spec.refit != "always":
-            fit, khat, ess, reasons = reweight(base, panel, random_seed=origin_seed(spec.seed, origin))
+            fit, khat, ess, reasons = reweight_to_panel(base, panel, seed=origin_seed(spec.seed, origin))
             res.khat, res.ess = khat, ess
             if reasons:
                 fit = None

@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -185,6 +184,3 @@ def _sections(df, scores, comps, files) -> list[R.Section]:
     ]))
     return out
 
-
-def spec_summary(spec: BacktestSpec) -> dict[str, Any]:
-    return {k: v for k, v in asdict(spec).items() if k != "config"}
