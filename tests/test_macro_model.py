@@ -338,3 +338,31 @@ def test_proxy_parameters_are_fixed_unless_both_proxy_and_real_months_exist(sim)
         out = inactive_params(prepare_data(panel, cfg), cfg)
         assert ("bs_proxy_shift" in out) is fixed and ("bs_proxy_scale" in out) is fixed
         assert ("vol_proxy_shift" in out) is fixed
+
+
+@pytest.mark.parametrize("volume_start,trend_sd", [("2006-01", 0.1), ("2004-01", 1.0)])
+def test_volume_trend_is_pinned_while_volume_is_short(sim, volume_start, trend_sd):
+    """Oracle: volume months counted by hand (volume_start .. the panel's last month); the prior sd
+    read off prior draws of the model."""
+    from regimecast.models.macro import MIN_TREND_MONTHS, state_evidence
+
+    panel = sim[0]
+    cfg = _cfg(start="1990-01", volume_start=volume_start)
+    d = prepare_data(panel, cfg)
+    n = int(state_evidence(d, cfg)["volume"])
+    assert n == (72 if trend_sd == 1.0 else 48)
+    assert (n >= MIN_TREND_MONTHS) is (trend_sd == 1.0)
+    model, _ = build_macro_model(d, cfg)
+    draws = pm.draw(model["vol_trend"], 4000, random_seed=2)
+    assert draws.std() == pytest.approx(trend_sd, rel=0.05)
+
+
+def test_volume_fixed_at_the_recent_level_when_none_is_in_the_likelihood(sim):
+    """Oracle: the mean of the 36 log-volume values before the panel's last month, from the panel."""
+    from regimecast.models.macro import inactive_params
+
+    panel = sim[0]
+    cfg = _cfg(start="1990-01", volume_start="2030-01")  # no volume month enters the likelihood
+    d = prepare_data(panel, cfg)
+    want = panel[C.SMALLCAP_VOLUME_LOG].iloc[-37:-1].mean()
+    assert float(inactive_params(d, cfg)["vol_level"]) == pytest.approx(want, rel=1e-12)

@@ -391,9 +391,8 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     if not (np.any(bs_ok & (d.bs_proxy > 0)) and np.any(bs_ok & (d.bs_proxy == 0))):
         out |= {"bs_proxy_shift": np.array(0.0), "bs_proxy_scale": np.array(1.0)}
     if not has_vol:
-        v = d.vol[np.isfinite(d.vol)]
         out |= {
-            "vol_level": np.array(float(v.mean()) if v.size else 17.0),
+            "vol_level": np.array(recent_volume_level(d)),
             "vol_trend": np.array(0.0),
             "vol_policy": np.zeros(3),
             "vol_macro": np.zeros(nS - 1),
@@ -414,7 +413,21 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
 MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
+# months of volume before the volume trend is free: over a shorter span an AR(1) near a unit root and a
+# trend explain the same drift, and the chains split between them (2007-09 .. 2008-09 as-ofs)
+MIN_TREND_MONTHS = 60
 PIN_FACTOR = 0.1
+
+
+def recent_volume_level(d: MacroData, months: int = 36) -> float:
+    """Mean log volume over the ``months`` months before the panel's last (used or not by the model).
+
+    The level that volume parameters are fixed at when no volume month is in the likelihood (an
+    as-of before ``model.volume_start``): the forecast then starts from where volume stood, not from
+    a constant of another series' units.  It reads ``vol_lag``, which ``volume_start`` does not mask.
+    """
+    v = d.vol_lag[np.isfinite(d.vol_lag)][-months:]
+    return float(v.mean()) if v.size else 0.0
 
 
 def _nearest(values: np.ndarray, centres) -> np.ndarray:
@@ -448,6 +461,7 @@ def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
         "vol_macro": np.array([np.sum(has_vol & (regime == s)) for s in range(cfg.n_macro)]),
         "vol_policy": vol_policy,
         "qe": np.array(np.sum(qe_like & (d.bs_proxy == 0))),
+        "volume": np.array(np.sum(has_vol)),
     }
 
 
@@ -484,6 +498,7 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
         "rate_scale": policy_scale,
         "bs_scale": policy_scale.copy(),
         "bs_gap": np.array([pr.gap_sd, pr.gap_sd * qe_sd]),
+        "vol_trend": np.array(1.0 if ev["volume"] >= MIN_TREND_MONTHS else PIN_FACTOR),
     }
 
 
@@ -577,7 +592,7 @@ def _volume_priors(active: set[str], sc: dict, psd: dict) -> dict:
     p = {}
     if "vol_level" in active:
         p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
-        p["vol_trend"] = pm.Normal("vol_trend", 0.0, 1.0)
+        p["vol_trend"] = pm.Normal("vol_trend", 0.0, psd["vol_trend"])
         p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
         p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
         p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
