@@ -366,3 +366,20 @@ def test_volume_fixed_at_the_recent_level_when_none_is_in_the_likelihood(sim):
     d = prepare_data(panel, cfg)
     want = panel[C.SMALLCAP_VOLUME_LOG].iloc[-37:-1].mean()
     assert float(inactive_params(d, cfg)["vol_level"]) == pytest.approx(want, rel=1e-12)
+
+
+def test_numpy_logsumexp_matches_scipy():
+    """Oracle: scipy.special.logsumexp, including rows that are all -inf and huge magnitudes."""
+    from scipy.special import logsumexp
+
+    from regimecast.models import backend as B
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 300, size=(5, 7, 4))
+    x[0, 0] = -np.inf
+    x[1, 2, :2] = -np.inf
+    for axis in (0, 1, -1):
+        for keep in (False, True):
+            with np.errstate(divide="ignore"):
+                want = logsumexp(x, axis=axis, keepdims=keep)
+            np.testing.assert_allclose(B.logsumexp(np, x, axis=axis, keepdims=keep), want, rtol=1e-12)

@@ -291,23 +291,56 @@ def forward_loglik(log_init, logA, log_em):
 
 @njit(cache=True, nogil=True)
 def _sample_paths(log_init, logA, log_em, uniforms):
+    """Backward sampling from the scaled (probability-space) filter; the log-space filter only when
+    the scaled one under- or overflows (as in :func:`forward_loglik`)."""
+    ok, _, filt, _ = _forward_prob(log_init, logA, log_em)
+    if ok:
+        log_filt = np.log(filt)  # -inf where 0 (numba's log warns about nothing)
+    else:
+        _, log_filt, _ = _forward_log(log_init, logA, log_em)
     n, T = uniforms.shape
     K = log_em.shape[1]
     tv = logA.shape[0] > 1
-    _, log_filt, _ = _forward_log(log_init, logA, log_em)
+    A = np.exp(logA)
     paths = np.empty((n, T), dtype=np.int64)
     w = np.empty(K)
+    lw = np.empty(K)
+    work = np.empty(K)
     for r in range(n):
         # last state from the final filtered distribution
-        s = _draw(log_filt[T - 1], uniforms[r, T - 1], w)
+        s = _draw(log_filt[T - 1].copy(), uniforms[r, T - 1], work)
         paths[r, T - 1] = s
         for t in range(T - 2, -1, -1):
-            At = logA[t] if tv else logA[0]
-            for i in range(K):
-                w[i] = log_filt[t, i] + At[i, s]
-            s = _draw(w.copy(), uniforms[r, t], w)
+            At = A[t] if tv else A[0]
+            tot = 0.0
+            if ok:
+                for i in range(K):
+                    w[i] = filt[t, i] * At[i, s]
+                    tot += w[i]
+            if tot > 0.0 and np.isfinite(tot):
+                s = _draw_prob(w, uniforms[r, t] * tot)
+            else:  # probabilities too small to multiply: the same draw in log space
+                lA = logA[t] if tv else logA[0]
+                for i in range(K):
+                    lw[i] = log_filt[t, i] + lA[i, s]
+                s = _draw(lw, uniforms[r, t], work)
             paths[r, t] = s
     return paths
+
+
+@njit(cache=True, nogil=True)
+def _draw_prob(w, target):
+    """First state whose cumulative weight exceeds ``target`` (weights unnormalised, sum > target)."""
+    K = w.shape[0]
+    acc = 0.0
+    for k in range(K):
+        acc += w[k]
+        if target < acc:
+            return k
+    for k in range(K - 1, -1, -1):  # rounding: last state with positive weight
+        if w[k] > 0.0:
+            return k
+    return K - 1
 
 
 @njit(cache=True, nogil=True)

@@ -44,6 +44,7 @@ What the sample at the as-of cannot inform is decided from the data, never by ha
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -271,6 +272,60 @@ def rate_vol_multiplier(rate_lag: np.ndarray, level: float) -> np.ndarray:
     return np.sqrt(np.maximum(r, 0.25) / level)
 
 
+@dataclass(frozen=True)
+class _EmissionInputs:
+    """The data-only arrays of :func:`joint_log_emission` (NaNs zeroed, masks, multipliers)."""
+
+    cpi_ok: np.ndarray
+    cpi: np.ndarray
+    cpi_lag: np.ndarray
+    rate_ok: np.ndarray
+    rate: np.ndarray
+    rate_mult: np.ndarray
+    era: np.ndarray
+    bs_ok: np.ndarray
+    bs: np.ndarray
+    bs_proxy: np.ndarray
+    vol_ok: np.ndarray
+    vol: np.ndarray
+    vol_lag: np.ndarray
+    trend: np.ndarray
+    vol_proxy: np.ndarray
+    proxy_change: np.ndarray
+    step: float
+
+
+_INPUTS: dict[int, tuple] = {}  # id(MacroData) -> (weakref, rate_vol_level, _EmissionInputs)
+
+
+def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
+    """The data side of the emission, computed once per ``MacroData`` object (the update and the
+    forecast evaluate thousands of draws on the same data; a MacroData is never changed in place)."""
+    level = cfg.priors.rate_vol_level
+    hit = _INPUTS.get(id(d))
+    if hit is not None and hit[0]() is d and hit[1] == level:
+        return hit[2]
+
+    def col(a):
+        return np.nan_to_num(a)[:, None]
+
+    out = _EmissionInputs(
+        cpi_ok=np.isfinite(d.cpi) & np.isfinite(d.cpi_lag), cpi=col(d.cpi), cpi_lag=col(d.cpi_lag),
+        rate_ok=np.isfinite(d.rate_change), rate=col(d.rate_change),
+        rate_mult=rate_vol_multiplier(d.rate_lag, level)[:, None], era=d.rate_era[:, None],
+        bs_ok=np.isfinite(d.bs_growth), bs=col(d.bs_growth), bs_proxy=d.bs_proxy[:, None],
+        vol_ok=np.isfinite(d.vol) & np.isfinite(d.vol_lag), vol=col(d.vol), vol_lag=col(d.vol_lag),
+        trend=d.trend[:, None], vol_proxy=d.vol_proxy[:, None],
+        # last month's mean carries last month's proxy flag: the splice month's jump is the proxy shift
+        proxy_change=(d.vol_proxy - np.concatenate([d.vol_proxy[:1], d.vol_proxy[:-1]]))[:, None],
+        step=float(d.trend[1] - d.trend[0]) if d.T > 1 else 0.0,
+    )
+    if len(_INPUTS) > 256:
+        _INPUTS.clear()
+    _INPUTS[id(d)] = (weakref.ref(d), level, out)
+    return out
+
+
 def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     """(T, K) log emission densities for every joint state; 0 where a series is missing.
 
@@ -280,47 +335,32 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     nS, nZ = cfg.n_macro, cfg.n_policy
     nu = cfg.priors.student_nu
     p = derive(xp, p, cfg)
+    e = _emission_inputs(d, cfg)
 
     # CPI: AR(1) around the macro-regime mean -> (T, nS)
-    ok = np.isfinite(d.cpi) & np.isfinite(d.cpi_lag)
-    y, ylag = np.nan_to_num(d.cpi)[:, None], np.nan_to_num(d.cpi_lag)[:, None]
     mu = p["cpi_mean"][None, :]
-    lp = _student_logpdf(xp, y, mu + p["cpi_ar"] * (ylag - mu), p["cpi_sigma"][None, :], nu)
-    macro_part = _masked(xp, ok, lp)
+    lp = _student_logpdf(xp, e.cpi, mu + p["cpi_ar"] * (e.cpi_lag - mu), p["cpi_sigma"][None, :], nu)
+    macro_part = _masked(xp, e.cpi_ok, lp)
 
     # policy-rate change (NaN at the zero lower bound) -> (T, 4)
-    ok = np.isfinite(d.rate_change)
-    r = np.nan_to_num(d.rate_change)[:, None]
-    mult = rate_vol_multiplier(d.rate_lag, cfg.priors.rate_vol_level)[:, None]
-    era = d.rate_era[:, None]
-    mult = mult * (1.0 + era * (p["rate_era_scale"] - 1.0))
-    lp = _student_logpdf(xp, r, _rate_means(xp, p)[None, :], p["rate_scale"][None, :] * mult, nu)
-    policy_part = _masked(xp, ok, lp)
+    mult = e.rate_mult * (1.0 + e.era * (p["rate_era_scale"] - 1.0))
+    lp = _student_logpdf(xp, e.rate, _rate_means(xp, p)[None, :], p["rate_scale"][None, :] * mult, nu)
+    policy_part = _masked(xp, e.rate_ok, lp)
 
     # balance-sheet growth, with the proxy period's own shift and scale -> (T, 4)
-    ok = np.isfinite(d.bs_growth)
-    g = np.nan_to_num(d.bs_growth)[:, None]
-    proxy = d.bs_proxy[:, None]
-    loc = _bs_means(xp, p)[None, :] + proxy * p["bs_proxy_shift"]
-    scale = p["bs_scale"][None, :] * (1.0 + proxy * (p["bs_proxy_scale"] - 1.0))
-    policy_part = policy_part + _masked(xp, ok, _student_logpdf(xp, g, loc, scale, nu))
+    loc = _bs_means(xp, p)[None, :] + e.bs_proxy * p["bs_proxy_shift"]
+    scale = p["bs_scale"][None, :] * (1.0 + e.bs_proxy * (p["bs_proxy_scale"] - 1.0))
+    policy_part = policy_part + _masked(xp, e.bs_ok, _student_logpdf(xp, e.bs, loc, scale, nu))
 
     T = d.T
     total = (macro_part[:, :, None] + policy_part[:, None, :]).reshape((T, nS * nZ))
 
     # log small-cap volume: AR(1) around trend + joint-state levels -> (T, K)
-    ok = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
-    v, vlag = np.nan_to_num(d.vol)[:, None], np.nan_to_num(d.vol_lag)[:, None]
     lev = _vol_levels(xp, p, cfg)  # (K,)
-    trend = (d.trend * p["vol_trend"])[:, None] + (d.vol_proxy * p["vol_proxy_shift"])[:, None]
-    m_t = p["vol_level"] + trend + lev[None, :]
-    step = d.trend[1] - d.trend[0] if d.T > 1 else 0.0
-    # last month's mean carries last month's proxy flag: the splice month's jump is the proxy shift
-    proxy_change = (d.vol_proxy - np.concatenate([d.vol_proxy[:1], d.vol_proxy[:-1]]))[:, None]
-    m_lag = m_t - p["vol_trend"] * step - proxy_change * p["vol_proxy_shift"]
-    lp = _normal_logpdf(xp, v, m_t + p["vol_ar"] * (vlag - m_lag), p["vol_sigma"])
-    return total + _masked(xp, ok, lp)
-
+    m_t = p["vol_level"] + (e.trend * p["vol_trend"] + e.vol_proxy * p["vol_proxy_shift"]) + lev[None, :]
+    m_lag = m_t - p["vol_trend"] * e.step - e.proxy_change * p["vol_proxy_shift"]
+    lp = _normal_logpdf(xp, e.vol, m_t + p["vol_ar"] * (e.vol_lag - m_lag), p["vol_sigma"])
+    return total + _masked(xp, e.vol_ok, lp)
 
 
 def _rate_means(xp, p):
