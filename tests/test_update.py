@@ -397,3 +397,44 @@ def test_a_chain_of_updates_keeps_the_lineage_and_reuses_the_parents_forecast(up
     ev = changes[(changes["section"] == "event") & (changes["measure"] == "p_within_12m")].set_index("item")
     for event, row in ev.iterrows():
         assert float(row["before"]) == pytest.approx(own.loc[event, "p_within_12m"], abs=1e-12)
+
+
+def _reference_filter(arrays: dict, i: int, d, cfg):
+    p = {k: v[i] for k, v in arrays.items()}
+    return filter_np(*log_matrices_np(p, d, cfg))
+
+
+def test_a_run_stores_its_filter_state_and_an_update_continues_it(updated, parent):
+    """Oracle: the NumPy reference filter of every stored draw over the run's own panel.  The updated
+    run's state was continued from the parent's (no refiltering): it must equal a filter of the
+    resampled draws (new coordinates) over the whole new panel."""
+    from regimecast.reweight import FILTER_GROUP, stored_filter_state
+
+    cfg = CONFIG.model
+    for run in (parent, updated[1]):
+        fit, _ = load_run(run)
+        assert FILTER_GROUP in fit.idata.groups()
+        state = stored_filter_state(fit.idata, fit.data)
+        arrays = posterior_arrays(fit.idata)
+        fixed = {k: v for k, v in NumpyFit.points(fit, 1)[0].items() if k not in arrays}
+        arrays |= {k: np.broadcast_to(v, (len(state.loglik), *np.shape(v))) for k, v in fixed.items()}
+        for i in (0, 7, len(state.loglik) - 1):
+            ref = _reference_filter(arrays, i, fit.data, cfg)
+            assert state.loglik[i] == pytest.approx(ref.loglik, abs=1e-7)
+            np.testing.assert_allclose(state.alpha[i], ref.filtered[-1], atol=1e-9)
+    # a stored state never answers for other data: one month less gives another digest
+    fit, _ = load_run(parent)
+    shorter = prepare_data(fit.panel.iloc[:-1], cfg)
+    assert stored_filter_state(fit.idata, shorter) is None
+
+
+def test_weights_without_the_attribution_are_the_same(sim_panel):
+    idata = jittered_posterior(seed=4)
+    old, new = sim_panel.loc[:"2023-09"], sim_panel
+    news = find_news(old, new, CONFIG.model)
+    arrays = posterior_arrays(idata)
+    full = reweight_with_news(arrays, old, new, news, CONFIG.model, n_chains=N_CHAINS)
+    fast = reweight_with_news(arrays, old, new, news, CONFIG.model, n_chains=N_CHAINS, attribute=False)
+    np.testing.assert_array_equal(fast.log_weights, full.log_weights)
+    np.testing.assert_array_equal(fast.state_new.alpha, full.state_new.alpha)
+    assert fast.attribution.empty and len(full.attribution) > 3

@@ -51,8 +51,9 @@ class Reweighting:
     smoothed: Smoothed  # final Pareto-smoothed weights, k-hat, ESS
     vol_shift: np.ndarray  # (N,) vol_level shift into the new panel's coordinates
     reweightable: bool  # False when the new data change the model's free parameters
-    attribution: pd.DataFrame  # ATTRIBUTION_COLUMNS, one row per release
+    attribution: pd.DataFrame  # ATTRIBUTION_COLUMNS, one row per release (empty without attribution)
     horizon: int
+    state_new: FilterState | None = None  # per draw: the filter over the new panel (new coordinates)
 
 
 def head_data(d: MacroData, t: int, trend: np.ndarray) -> MacroData:
@@ -65,9 +66,14 @@ def head_data(d: MacroData, t: int, trend: np.ndarray) -> MacroData:
 
 def reweight_with_news(
     arrays: dict, old: pd.DataFrame, new: pd.DataFrame, news: pd.DataFrame, cfg: ModelConfig,
-    *, n_chains: int, horizon: int = 12,
+    *, n_chains: int, horizon: int = 12, state_old: FilterState | None = None, attribute: bool = True,
 ) -> Reweighting:
-    """Weights of every draw for the ``new`` panel and the news attribution (see the module docstring)."""
+    """Weights of every draw for the ``new`` panel and the news attribution (see the module docstring).
+
+    ``state_old``: the draws' filter over ``old`` when already known (a run stores it); computed
+    otherwise.  ``attribute=False`` skips the release-by-release attribution (the backtest needs only
+    the final weights): the table is then empty.
+    """
     d_old, d_new = prepare_data(old, cfg), prepare_data(new, cfg)
     t_old = d_old.T
     if d_new.T < t_old or not d_new.dates[:t_old].equals(d_old.dates):
@@ -76,7 +82,8 @@ def reweight_with_news(
             f"{d_old.dates[-1]:%Y-%m}); update from a run with the same model.start"
         )
     steps = release_steps(old, new, news, cfg)
-    state_old = filter_draws(arrays, d_old, cfg)
+    if state_old is None:
+        state_old = filter_draws(arrays, d_old, cfg)
     n_rev = sum(1 for s in steps if not s.month)
     state_rev = state_old
     if n_rev:
@@ -98,21 +105,22 @@ def reweight_with_news(
     labelled = [("time passes: origin moves to the new as-of month, no news",
                  Step("", "", "", base_panel(old, new, cfg)), 0)]
     labelled += [(s.label, s, i + 1) for i, s in enumerate(steps)]
-    final = None
+    if not attribute:
+        labelled = labelled[-1:]
     for label, step, k in labelled:
-        log_w, sm, shift, alpha_end = _step_weights(
+        log_w, sm, shift, alpha_end, loglik = _step_weights(
             arrays, d_old, step, steps[:k], state_old, state_rev, months, cfg, n_chains
         )
         rows.append((label, probs(alpha_end, months.log_a_future, sm.weights), sm.khat, sm.ess))
-        final = (log_w, sm, shift)
-    log_w, sm, shift = final
-    table = _attribution_table(rows)
-    return Reweighting(log_w, sm, shift, same_parameters(d_old, d_new, cfg), table, horizon)
+    table = _attribution_table(rows) if attribute else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
+    state_new = FilterState(loglik, alpha_end, months.log_a_future)
+    return Reweighting(log_w, sm, shift, same_parameters(d_old, d_new, cfg), table, horizon, state_new)
 
 
 def _step_weights(arrays, d_old, step: Step, released: list[Step], state_old: FilterState,
                   state_rev: FilterState, months: NewMonths, cfg, n_chains: int):
-    """Raw and smoothed log weights, vol shift and filtered state at the new as-of after ``released``."""
+    """Raw and smoothed log weights, vol shift, filtered state at the new as-of after ``released`` and
+    the log-likelihood of the data released so far (per draw, in the new coordinates)."""
     revised = any(not s.month for s in released)
     start = state_rev if revised else state_old
     n_new = months.log_a.shape[1]
@@ -131,7 +139,7 @@ def _step_weights(arrays, d_old, step: Step, released: list[Step], state_old: Fi
     d_step = prepare_data(step.panel, cfg)
     prior, shift = vol_prior_term(arrays, d_old, d_step, cfg)
     log_w = (start.loglik - state_old.loglik) + inc + prior
-    return log_w, psis(log_w, n_chains), shift, alpha_end
+    return log_w, psis(log_w, n_chains), shift, alpha_end, start.loglik + inc
 
 
 def _attribution_table(rows) -> pd.DataFrame:

@@ -96,6 +96,66 @@ def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
     return FilterState(ll, alpha, log_a)
 
 
+#: The InferenceData group that holds a run's per-draw filter state at its as-of month.
+FILTER_GROUP = "filter_state"
+
+
+def data_digest(d: MacroData) -> str:
+    """SHA-256 of every array of ``d``: a stored filter state belongs to exactly these data."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(d):
+        v = getattr(d, f.name)
+        if v is None:
+            continue
+        a = v.asi8 if f.name == "dates" else np.ascontiguousarray(v, dtype=float)
+        h.update(f.name.encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def filter_state_dataset(state: FilterState, idata, d: MacroData) -> xr.Dataset:
+    """``state`` as a Dataset on the posterior's (chain, draw) grid, tagged with the data's digest."""
+    post = idata.posterior
+    n_c, n_d = post.sizes["chain"], post.sizes["draw"]
+    K = state.alpha.shape[1]
+    return xr.Dataset(
+        {
+            "loglik": (("chain", "draw"), state.loglik.reshape(n_c, n_d)),
+            "alpha": (("chain", "draw", "joint_state"), state.alpha.reshape(n_c, n_d, K)),
+            "log_a": (("chain", "draw", "joint_from", "joint_to"), state.log_a.reshape(n_c, n_d, K, K)),
+        },
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+        attrs={"data_digest": data_digest(d), "months": int(d.T)},
+    )
+
+
+def stored_filter_state(idata, d: MacroData) -> FilterState | None:
+    """The filter state saved with a run, when it was computed on exactly ``d`` (else None)."""
+    if FILTER_GROUP not in idata.groups():
+        return None
+    ds = idata[FILTER_GROUP]
+    if ds.attrs.get("data_digest") != data_digest(d):
+        return None
+    K = ds.sizes["joint_state"]
+    return FilterState(
+        np.asarray(ds["loglik"].values, dtype=float).reshape(-1),
+        np.asarray(ds["alpha"].values, dtype=float).reshape(-1, K),
+        np.asarray(ds["log_a"].values, dtype=float).reshape(-1, K, K),
+    )
+
+
+def fit_filter_state(fit) -> FilterState:
+    """Per draw of ``fit`` (in :func:`posterior_arrays` order), the filter over its own data: from the
+    fit's memo, else the run's stored group, else computed (and memoised)."""
+    memo = fit._memo
+    if "filter_state" not in memo:
+        memo["filter_state"] = stored_filter_state(fit.idata, fit.data) or filter_draws(
+            posterior_arrays(fit.idata), fit.data, fit.config.model)
+    return memo["filter_state"]
+
+
 def with_trend(d: MacroData, trend: np.ndarray) -> MacroData:
     return dataclasses.replace(d, trend=np.asarray(trend, dtype=float))
 
@@ -231,7 +291,8 @@ def systematic_resample(weights: np.ndarray, n: int, random_seed: int) -> np.nda
 
 
 def resampled_posterior(idata, idx: np.ndarray, shift: np.ndarray) -> xr.Dataset:
-    """The posterior of ``idata`` at draws ``idx`` (same chain x draw shape), ``vol_level`` shifted."""
+    """The posterior of ``idata`` at draws ``idx`` (same chain x draw shape), each draw's ``vol_level``
+    shifted by its own ``shift`` (N,), indexed like the original draws."""
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     arrays = posterior_arrays(idata)

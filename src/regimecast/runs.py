@@ -29,6 +29,7 @@ from regimecast.data.columns import VOLUME_SERIES
 from regimecast.errors import RunMismatchError
 from regimecast.io import atomic_path, atomic_write_json, atomic_write_text, digest
 from regimecast.results import MacroFit
+from regimecast.reweight import FILTER_GROUP, filter_state_dataset, fit_filter_state
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ def write_fit(
     cfg_dict = fit.config.to_dict()
     regimes = fit.regime_probabilities()  # scalar attrs only: they identify the request on load
     idata = fit.idata.copy()
-    idata.add_groups({"regime_probabilities": regimes}, warn_on_custom_groups=False)
+    # the per-draw filter state at the as-of month: an update continues it instead of refiltering
+    state = filter_state_dataset(fit_filter_state(fit), fit.idata, fit.data)
+    idata.add_groups({"regime_probabilities": regimes, FILTER_GROUP: state}, warn_on_custom_groups=False)
     with atomic_path(run_dir / POSTERIOR) as tmp:
         idata.to_netcdf(str(tmp), engine="h5netcdf")
     atomic_write_text(run_dir / "regimes.csv", fit.regimes_frame().to_csv(index=False, float_format="%.6f"))

@@ -42,7 +42,13 @@ from regimecast.models.macro import (
 )
 from regimecast.news import find_news, news_table_text
 from regimecast.results import MacroFit
-from regimecast.reweight import posterior_arrays, resampled_posterior, systematic_resample
+from regimecast.reweight import (
+    FilterState,
+    fit_filter_state,
+    posterior_arrays,
+    resampled_posterior,
+    systematic_resample,
+)
 from regimecast.runs import MANIFEST, load_run, write_fit
 
 log = logging.getLogger(__name__)
@@ -201,7 +207,8 @@ def update_run(
     timings = {"load_seconds": time.perf_counter() - t0}
     arrays = posterior_arrays(parent.idata)
     n_chains = parent.idata.posterior.sizes["chain"]
-    rw = reweight_with_news(arrays, parent.panel, panel, news, cfg.model, n_chains=n_chains)
+    rw = reweight_with_news(arrays, parent.panel, panel, news, cfg.model, n_chains=n_chains,
+                            state_old=fit_filter_state(parent))
     timings["reweight_seconds"] = time.perf_counter() - t0 - timings["load_seconds"]
     reasons = _refit_reasons(rw, cfg)
     method = "refitted" if refit == "always" or (reasons and refit == "auto") else "reweighted"
@@ -242,7 +249,7 @@ def reweight_to_panel(
     news = find_news(parent.panel, panel, cfg.model)
     n_chains = parent.idata.posterior.sizes["chain"]
     rw = reweight_with_news(posterior_arrays(parent.idata), parent.panel, panel, news, cfg.model,
-                            n_chains=n_chains)
+                            n_chains=n_chains, state_old=fit_filter_state(parent), attribute=False)
     reasons = _refit_reasons(rw, cfg)
     if not rw.reweightable:
         return None, math.inf, 0.0, reasons
@@ -272,11 +279,14 @@ def _reweighted_fit(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, seed
     post = parent.idata.posterior
     n = post.sizes["chain"] * post.sizes["draw"]
     idx = systematic_resample(rw.smoothed.weights, n, seed)
-    ds = resampled_posterior(parent.idata, idx, rw.vol_shift[idx])
+    ds = resampled_posterior(parent.idata, idx, rw.vol_shift)
     ds.attrs.update({"method": "reweighted", "khat": rw.smoothed.khat, "ess": rw.smoothed.ess})
     idata = az.InferenceData(posterior=ds)
-    return NumpyFit(config=parent.config, panel=panel, idata=idata, random_seed=seed,
-                    diagnostics_override=parent.diagnostics_override)
+    fit = NumpyFit(config=parent.config, panel=panel, idata=idata, random_seed=seed,
+                   diagnostics_override=parent.diagnostics_override)
+    st = rw.state_new  # the resampled draws' filter over the new panel: no refiltering downstream
+    fit._memo["filter_state"] = FilterState(st.loglik[idx], st.alpha[idx], st.log_a[idx])
+    return fit
 
 
 def warm_start(parent: NumpyFit, rw: Reweighting, names: list[str]) -> dict[str, np.ndarray]:
