@@ -51,6 +51,9 @@ def write_fit(
     cfg_dict = fit.config.to_dict()
     regimes = fit.regime_probabilities()  # scalar attrs only: they identify the request on load
     idata = fit.idata.copy()
+    for group in ("regime_probabilities", FILTER_GROUP):  # a loaded run's: recomputed for this fit
+        if group in idata.groups():
+            del idata[group]
     # the per-draw filter state at the as-of month: an update continues it instead of refiltering
     state = filter_state_dataset(fit_filter_state(fit), fit.idata, fit.data)
     idata.add_groups({"regime_probabilities": regimes, FILTER_GROUP: state}, warn_on_custom_groups=False)
