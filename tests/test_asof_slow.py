@@ -17,15 +17,9 @@ from regimecast.workflow import forecast_run
 
 pytestmark = pytest.mark.slow
 
-# Issue 13 is still open for the 2007-2008 origins: with small-cap volume in the likelihood only from
-# 2005-01 (model.volume_start) they hold 33-45 volume months, and the volume level/trend are weakly
-# identified. The same seed passed first time in one run (r-hat 1.003-1.005) and failed twice in
-# another (2008-09: r-hat 1.036 on vol_level). They run every time and are reported as XFAIL/XPASS
-# rather than hiding either outcome; the other three origins must pass.
-_FRAGILE = pytest.mark.xfail(reason="issue 13 open: 2007-08 fits fragile with volume from 2005 only",
-                             strict=False)
-HARD_ORIGINS = ("1990-01", pytest.param("2007-09", marks=_FRAGILE), pytest.param("2008-06", marks=_FRAGILE),
-                pytest.param("2008-09", marks=_FRAGILE), "2016-06", "2019-09")
+# 2007-09 .. 2008-09 hold 33-45 months of small-cap volume in the likelihood (model.volume_start is
+# 2005-01): they failed the gate until the volume trend was pinned below MIN_TREND_MONTHS.
+HARD_ORIGINS = ("1990-01", "2007-09", "2008-06", "2008-09", "2016-06", "2019-09")
 
 
 @pytest.mark.parametrize("as_of", HARD_ORIGINS)
