@@ -27,7 +27,6 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from regimecast import __version__
 from regimecast.attribution import Reweighting, reweight_with_news
 from regimecast.config import RunConfig
 from regimecast.errors import RunExistsError, UpdateError, WeightsError
@@ -397,44 +396,16 @@ def stored_summary(run_dir: Path, parent: MacroFit, seed: int) -> pd.DataFrame |
 def _forecast_outputs(target: Path, fit: MacroFit, manifest: dict, seed: int,
                       progress: Callable[[int, int], None] | None = None,
                       lead: Callable[[pd.DataFrame], list] | None = None):
-    """The forecast files of ``forecast_run`` (forecast.nc, events, charts, report) for ``fit``.
-
-    ``lead(event_summary) -> [report.Section, ...]`` builds the sections the report opens with from
-    the new event summary (the update's "What changed since <parent as-of>").
-    """
-    import io
-
-    from regimecast.events import (
-        DEFAULT_EVENT_SPECS,
-        evaluate_events,
-        event_summary_table,
-        load_events,
-    )
-    from regimecast.forecast import forecast, history_dataset
-    from regimecast.io import atomic_path
-    from regimecast.report import write_outputs
+    """The forecast files of ``forecast_run`` for ``fit`` (see ``workflow.write_forecast_outputs``)."""
+    from regimecast.events import DEFAULT_EVENT_SPECS, load_events
+    from regimecast.workflow import write_forecast_outputs
 
     cfg = fit.config
-    h = cfg.forecast.horizon
-    fc = forecast(fit, horizon=h, max_draws=cfg.forecast.max_draws,
-                  paths_per_draw=cfg.forecast.paths_per_draw, random_seed=seed, progress=progress)
     events = load_events(cfg.events or DEFAULT_EVENT_SPECS, macro_labels=cfg.model.macro_labels,
                          policy_labels=cfg.model.policy_labels)
-    meta = {
-        "as_of": fc.attrs["as_of"], "horizon": h, "data_vintage": manifest.get("data_vintage", {}),
-        "diagnostics": fit.diagnostics.to_dict(), "config": cfg.to_dict(), "scenario": "",
-        "demo": False, "package_version": __version__,
-    }
-    with atomic_path(target / "forecast.nc") as tmp:
-        fc.to_netcdf(tmp, engine="h5netcdf")
-    hist = history_dataset(fit)
-    sections = []
-    if lead is not None:  # the summary as event_summary.csv will hold it (CSV round trip)
-        summary = event_summary_table(evaluate_events(fc, hist, events))
-        sections = lead(pd.read_csv(io.StringIO(summary.to_csv(index=False))))
-    files = write_outputs(target, fc, hist, events, meta=meta, lead_sections=sections)
-    files["forecast.nc"] = target / "forecast.nc"
-    return files, pd.read_csv(files["event_summary.csv"])
+    files, summary, _ = write_forecast_outputs(target, fit, manifest, events, horizon=cfg.forecast.horizon,
+                                               seed=seed, progress=progress, lead=lead)
+    return files, summary
 
 
 def print_summary(outcome: UpdateOutcome) -> str:

@@ -251,9 +251,6 @@ def forecast_run(
     progress: Callable[[int, int], None] | None = None,
 ) -> ForecastOutcome:
     """Fit (or reuse ``from_run``), simulate the months ahead, evaluate events, write the report."""
-    from regimecast.forecast import forecast, history_dataset
-    from regimecast.report import write_outputs
-
     explicit_config = config is not None or config_path is not None
     config = config or load_config(config_path)
     if from_run is not None:
@@ -281,31 +278,64 @@ def forecast_run(
         if outcome.problems and not allow_unconverged:
             raise gate_error(outcome.problems, run_dir)
 
-    h = horizon or config.forecast.horizon
-    fc = forecast(fit, horizon=h, max_draws=config.forecast.max_draws,
-                  paths_per_draw=config.forecast.paths_per_draw, scenario=scenario,
+    files, summary, meta = write_forecast_outputs(
+        run_dir, fit, manifest, events, horizon=horizon or config.forecast.horizon, seed=seed,
+        scenario=scenario, demo=demo, progress=progress)
+    return ForecastOutcome(run_dir, files, summary, fit, meta)
+
+
+def write_forecast_outputs(
+    target: Path,
+    fit: MacroFit,
+    manifest: dict[str, Any],
+    events,
+    *,
+    horizon: int,
+    seed: int,
+    scenario: str | None = None,
+    demo: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    lead: Callable[[pd.DataFrame], list] | None = None,
+) -> tuple[dict[str, Path], pd.DataFrame, dict[str, Any]]:
+    """Simulate, evaluate ``events`` and write forecast.nc, the event tables, charts and the report
+    into ``target``: the forecast files of ``forecast_run`` and of ``update``.
+
+    ``lead(event_summary) -> [report.Section, ...]`` builds sections the report opens with from the
+    new event summary (the update's "What changed since <parent as-of>").  Returns (files, the event
+    summary as written, the report's metadata).
+    """
+    import io
+
+    from regimecast.events import evaluate_events, event_summary_table
+    from regimecast.forecast import forecast, history_dataset
+    from regimecast.report import write_outputs
+
+    cfg = fit.config
+    fc = forecast(fit, horizon=horizon, max_draws=cfg.forecast.max_draws,
+                  paths_per_draw=cfg.forecast.paths_per_draw, scenario=scenario,
                   random_seed=seed, demo=demo, progress=progress)
     hist = history_dataset(fit)
-    diag = fit.diagnostics.to_dict()
     meta = {
         "as_of": fc.attrs["as_of"],
-        "horizon": h,
+        "horizon": horizon,
         "data_vintage": manifest.get("data_vintage", {}),
-        "diagnostics": diag,
-        "config": config.to_dict(),
+        "diagnostics": fit.diagnostics.to_dict(),
+        "config": cfg.to_dict(),
         "scenario": scenario or "",
         "demo": demo,
         "package_version": __version__,
         "series_ends": series_ends(fit.panel.loc[: fit.data.dates[-1]]),
     }
-    target = run_dir
     target.mkdir(parents=True, exist_ok=True)
     with atomic_path(target / "forecast.nc") as tmp:
         fc.to_netcdf(tmp, engine="h5netcdf")
-    files = write_outputs(target, fc, hist, events, meta=meta)
+    sections = []
+    if lead is not None:  # the summary as event_summary.csv will hold it (CSV round trip)
+        summary = event_summary_table(evaluate_events(fc, hist, events))
+        sections = lead(pd.read_csv(io.StringIO(summary.to_csv(index=False))))
+    files = write_outputs(target, fc, hist, events, meta=meta, lead_sections=sections)
     files["forecast.nc"] = target / "forecast.nc"
-    summary = pd.read_csv(files["event_summary.csv"])
-    return ForecastOutcome(target, files, summary, fit, meta)
+    return files, pd.read_csv(files["event_summary.csv"]), meta
 
 
 def _default_event_specs():
