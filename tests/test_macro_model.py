@@ -383,3 +383,21 @@ def test_numpy_logsumexp_matches_scipy():
             with np.errstate(divide="ignore"):
                 want = logsumexp(x, axis=axis, keepdims=keep)
             np.testing.assert_allclose(B.logsumexp(np, x, axis=axis, keepdims=keep), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("months,fixed", [(23, True), (24, False)])
+def test_volume_parameters_are_fixed_below_min_volume_months(sim, months, fixed):
+    """Oracle: volume months counted by hand (the simulated panel ends 2009-12; volume_start sets how
+    many months enter the likelihood); fixed parameters are not free variables of the PyMC model."""
+    from regimecast.models.macro import MIN_VOLUME_MONTHS, free_param_names, inactive_params
+
+    assert MIN_VOLUME_MONTHS == 24
+    start = pd.Timestamp("2009-12-01") - pd.DateOffset(months=months - 1)
+    cfg = _cfg(start="1990-01", volume_start=f"{start:%Y-%m}")
+    d = prepare_data(sim[0], cfg)
+    assert int(np.sum(np.isfinite(d.vol) & np.isfinite(d.vol_lag))) == months
+    out = inactive_params(d, cfg)
+    model, _ = build_macro_model(d, cfg)
+    names = set(free_param_names(model))
+    for name in ("vol_level", "vol_trend", "vol_ar", "vol_sigma", "vol_macro", "vol_policy"):
+        assert (name in out) is fixed and (name in names) is not fixed, name

@@ -416,14 +416,18 @@ PARAM_GROUPS = ("rate_era_scale", "bs_proxy_shift", "vol_level", "vol_proxy_shif
 def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Parameters the data cannot inform, fixed at neutral values instead of sampled from their prior.
 
-    No month in the reserve-targeting era, no volume data, or a balance-sheet / volume series that is
+    No month in the reserve-targeting era, fewer than ``MIN_VOLUME_MONTHS`` months of volume in the
+    likelihood (volume is then fixed at its recent level), or a balance-sheet / volume series that is
     all proxy or all non-proxy: the corresponding parameters would be prior-only (an exactly zero
     gradient at the posterior mode, which nutpie refuses as a start) or, with only proxy months,
     confounded with the series' own location and scale (a ridge that splits chains: bs_mid at
     1994-01).  ``numpy_params`` fills the same values in.
     """
     nS = cfg.n_macro
-    has_vol = bool((np.isfinite(d.vol) & np.isfinite(d.vol_lag)).any())
+    # a handful of volume months cannot inform the volume level, persistence and noise (2005-01, the
+    # first month of model.volume_start, had 4 divergent transitions with one): below MIN_VOLUME_MONTHS
+    # they are fixed, every state's volume emission is then the same and volume moves no state
+    has_vol = int(np.sum(np.isfinite(d.vol) & np.isfinite(d.vol_lag))) >= MIN_VOLUME_MONTHS
     out: dict[str, np.ndarray] = {}
     if not np.any(d.rate_era):
         out["rate_era_scale"] = np.array(1.0)
