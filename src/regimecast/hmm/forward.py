@@ -351,16 +351,7 @@ def _draw(logw, u, work):
     for k in range(K):
         work[k] = np.exp(logw[k] - m)
         tot += work[k]
-    target = u * tot
-    acc = 0.0
-    for k in range(K):
-        acc += work[k]
-        if target < acc:
-            return k
-    for k in range(K - 1, -1, -1):  # rounding: last state with positive weight
-        if work[k] > 0.0:
-            return k
-    return K - 1
+    return _draw_prob(work, u * tot)
 
 
 def as_3d(log_transition: np.ndarray) -> np.ndarray:

@@ -466,9 +466,9 @@ PIN_FACTOR = 0.1
 def recent_volume_level(d: MacroData, months: int = 36) -> float:
     """Mean log volume over the ``months`` months before the panel's last (used or not by the model).
 
-    The level that volume parameters are fixed at when no volume month is in the likelihood (an
-    as-of before ``model.volume_start``): the forecast then starts from where volume stood, not from
-    a constant of another series' units.  It reads ``vol_lag``, which ``volume_start`` does not mask.
+    The level that volume parameters are fixed at when fewer than ``MIN_VOLUME_MONTHS`` volume months
+    are in the likelihood (an as-of before or just after ``model.volume_start``): the forecast then
+    starts from where volume stood, not from a constant of another series' units.  It reads ``vol_lag``, which ``volume_start`` does not mask.
     """
     v = d.vol_lag[np.isfinite(d.vol_lag)][-months:]
     return float(v.mean()) if v.size else 0.0
