@@ -210,6 +210,11 @@ class ModelConfig:
         n = len(self.macro_labels)
         if n < 2 or len(set(self.macro_labels)) != n:
             raise ConfigError("model.macro_labels needs at least 2 distinct regimes")
+        if len(set(self.macro_labels) | set(self.rate_labels) | set(self.bs_labels)) != n + 6:
+            raise ConfigError(
+                "model labels must be unique across macro_labels, rate_labels and bs_labels (outputs "
+                "name a state by its label alone)"
+            )
         for name in ("rate", "bs"):
             if len(getattr(self.durations, name)) != 3:
                 raise ConfigError(f"model.durations.{name} needs 3 values (one per {name} state)")

@@ -95,9 +95,9 @@ def chain_attrs(labels: Mapping[str, Sequence[str]]) -> dict[str, Any]:
 
 
 def model_chain_labels(model: Any) -> dict[str, list[str]]:
-    """``{chain: labels}`` of a model configuration (``macro_labels``, ``policy_labels``; any
-    further ``<chain>_labels`` attribute the config declares in ``chains``)."""
-    names = list(getattr(model, "chains", ("macro", "policy")))
+    """``{chain: labels}`` of a model configuration: ``<chain>_labels`` of every chain the config
+    declares in ``chains`` (``macro``, ``rate``, ``bs``)."""
+    names = list(getattr(model, "chains", ("macro", "rate", "bs")))
     return {c: [str(x) for x in getattr(model, labels_attr(c))] for c in names}
 
 
