@@ -501,7 +501,9 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 # meaning its prior gives it).
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
-MIN_QT_MONTHS = 12
+# QT-like months also come from the unwinding of crisis facilities and noise (real panel: 14 by 2012-12,
+# 21 by 2016-12 before any QT programme; 30 by 2018-06, 9 months into QT): twice the QE threshold
+MIN_QT_MONTHS = 24
 QT_EVIDENCE_MONTHS = 3  # QT evidence reads the trailing mean of this many months of bs growth
 MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
 # months of volume before the volume trend is free: over a shorter span an AR(1) near a unit root and a
@@ -530,13 +532,13 @@ def _nearest(values: np.ndarray, centres) -> np.ndarray:
 
 def _bs_signature(d: MacroData, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
     """(T,) bool each: QE-like months (growth nearer the QE prior mean than the steady one) and
-    QT-like months (trailing ``QT_EVIDENCE_MONTHS``-month mean growth nearer the QT prior mean: the
-    steady state's noise makes many single months negative, a QT programme makes a run of them)."""
+    QT-like months (growth and its trailing ``QT_EVIDENCE_MONTHS``-month mean both nearer the QT prior
+    mean: the steady state's noise makes single months negative, a QT programme makes a run of them)."""
     qt, mid, qe = cfg.priors.bs_growth_mean
     g = d.bs_growth
     qe_like = np.isfinite(g) & (g > (mid + qe) / 2)
     run = pd.Series(g).rolling(QT_EVIDENCE_MONTHS, min_periods=QT_EVIDENCE_MONTHS).mean().to_numpy()
-    qt_like = np.isfinite(run) & (run < (qt + mid) / 2) & np.isfinite(g)
+    qt_like = np.isfinite(run) & (run < (qt + mid) / 2) & (np.nan_to_num(g, nan=np.inf) < (qt + mid) / 2)
     return qe_like, qt_like
 
 
