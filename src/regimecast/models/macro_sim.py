@@ -48,8 +48,12 @@ from regimecast.models.macro import (
 RATE_FLOOR = 0.05  # the simulated policy rate never goes below this (percent)
 RATE_STEP = 0.25  # the size of one Fed move (pp)
 NEUTRAL_REAL_RATE = 0.5  # the target level is the regime's mean inflation plus this (pp)
-REVERSION = 0.5  # per pp of gap beyond the target, the step rate grows by a factor exp(0.5)
-MAX_STEPS = 3.0  # at most this many 25 bp steps a month on average (75 bp)
+# Per pp of gap beyond the target the step rate grows by a factor e: cuts from 2 pp above the target
+# run at the cap, cuts 2 pp below it at 1/7 of the stance's pace.  With 0.5 the 90% band 24 months
+# from 5.3% (reference transitions) was 0.8 .. 7.6%, with 1.0 1.6 .. 7.3% (0.4 .. 10.7% for the
+# emission's random walk on the same state paths).
+REVERSION = 1.0
+MAX_STEPS = 2.0  # at most 2 steps (50 bp) a month on average; a Poisson month can still move more
 DIRECTION = np.array([-1.0, 0.0, 1.0])  # cutting, hold, hiking
 RATE_DYNAMICS = ("steps", "emission")
 
