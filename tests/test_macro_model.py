@@ -7,6 +7,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 from scipy import stats
+from transition_oracle import oracle_transition
 
 from regimecast.config import load_config
 from regimecast.data import columns as C
@@ -42,43 +43,13 @@ def _random_transition_point(seed: int = 0) -> dict:
     return p
 
 
-def _softmax_row(own: int, off_logits) -> np.ndarray:
-    """Softmax over 3 targets: logit 0 for staying at ``own``, ``off_logits`` (the other two targets in
-    order) for moving."""
-    others = [j for j in range(3) if j != own]
-    logits = np.zeros(3)
-    logits[others] = off_logits
-    return np.exp(logits) / np.exp(logits).sum()
-
-
-def _oracle_transition(p: dict, x: float = 0.0) -> np.ndarray:
-    """The factorised transition P(s'|s,r,b) P(r'|r,b,s') P(b'|b,r,s') as explicit loops."""
-    P = np.empty((27, 27))
-    sd, tr, tb = float(p["macro_policy_sd"]), float(p["rate_tau"]), float(p["bs_tau"])
-    g_r, g_b = p.get("rate_tvtp", np.zeros(3)), p.get("bs_tvtp", np.zeros(3))
-    for s, r, b in np.ndindex(3, 3, 3):
-        ps = _softmax_row(s, [p["macro_offdiag"][s, c] + sd * (p["macro_rate_raw"][r, j]
-                                                             + p["macro_bs_raw"][b, j])
-                              for c, j in enumerate(j for j in range(3) if j != s)])
-        for s2 in range(3):
-            pr = _softmax_row(r, [p["rate_base"][r, c] + g_r[j] * x
-                                  + tr * (p["rate_dev_bs"][b, r, c] + p["rate_dev_macro"][s2, r, c])
-                                  for c, j in enumerate(j for j in range(3) if j != r)])
-            pb = _softmax_row(b, [p["bs_base"][b, c] + g_b[j] * x
-                                  + tb * (p["bs_dev_rate"][r, b, c] + p["bs_dev_macro"][s2, b, c])
-                                  for c, j in enumerate(j for j in range(3) if j != b)])
-            for r2, b2 in np.ndindex(3, 3):
-                P[(s * 3 + r) * 3 + b, (s2 * 3 + r2) * 3 + b2] = ps[s2] * pr[r2] * pb[b2]
-    return P
-
-
 def test_transition_is_the_factorised_product_of_three_softmaxes():
     """Oracle: the three softmaxes written as explicit loops over the 27 x 27 joint states."""
     p = _random_transition_point()
     P = np.exp(joint_log_transition(np, numpy_params(p, CFG), CFG))
     assert P.shape == (27, 27)
     np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
-    np.testing.assert_allclose(P, _oracle_transition(p), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(P, oracle_transition(p), rtol=1e-10, atol=0)
 
 
 def test_every_policy_combination_is_reachable():
@@ -235,7 +206,7 @@ def test_simulated_chain_frequencies_match_transition():
     start = np.full(40000, 13)  # moderate | hold | steady
     paths = simulate_states(lt, start, 1, rng)
     freq = np.bincount(paths[:, 1], minlength=27) / len(start)
-    P = _oracle_transition(reference_point(CFG))[13]
+    P = oracle_transition(reference_point(CFG))[13]
     se = np.sqrt(P * (1 - P) / len(start))
     assert (np.abs(freq - P) < 5 * se + 1e-12).all()
 
@@ -301,7 +272,7 @@ def test_tvtp_shifts_moves_into_an_instrument_state_by_the_driver():
     P = np.exp(joint_log_transition(np, numpy_params(p, CFG), CFG, drivers=drivers))
     np.testing.assert_allclose(P.sum(axis=2), 1.0, atol=1e-12)
     for t, x in enumerate(drivers):
-        np.testing.assert_allclose(P[t], _oracle_transition(p, x), rtol=1e-10, atol=0)
+        np.testing.assert_allclose(P[t], oracle_transition(p, x), rtol=1e-10, atol=0)
     hold_to_hike = P[:, 13, 9 + 2 * 3 + 1]  # moderate|hold|steady -> moderate|hiking|steady
     assert hold_to_hike[1] > 2 * hold_to_hike[0]
 
