@@ -58,7 +58,7 @@ def _oracle(panel: pd.DataFrame, p: dict, month: str, k: int) -> float:
     if prev[C.POLICY_RATE] >= CFG.zlb or row[C.POLICY_RATE] >= CFG.zlb:
         out += stats.t.logpdf(row[C.POLICY_RATE_CHANGE], nu, rate_loc, scale)
     proxy = bool(row[C.BALANCE_SHEET_PROXY])
-    bs_loc = [p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b]
+    bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
     bs_loc += p["bs_proxy_shift"] if proxy else 0.0
     bs_sc = p["bs_scale"][b] * (p["bs_proxy_scale"] if proxy else 1.0)
     out += stats.t.logpdf(row[C.BALANCE_SHEET_GROWTH], nu, bs_loc, bs_sc)

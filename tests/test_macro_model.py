@@ -102,7 +102,7 @@ def test_emission_matches_scipy_densities(sim):
             mult = np.sqrt(max(d.rate_lag[t], 0.25) / CFG.priors.rate_vol_level)
             if np.isfinite(d.rate_change[t]):
                 want += stats.t.logpdf(d.rate_change[t], nu, rate_loc, p["rate_scale"][r] * mult)
-            bs_loc = [p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b]
+            bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
             bs_loc += d.bs_proxy[t] * p["bs_proxy_shift"]
             bs_sc = p["bs_scale"][b] * (p["bs_proxy_scale"] if d.bs_proxy[t] else 1.0)
             want += stats.t.logpdf(d.bs_growth[t], nu, bs_loc, bs_sc)

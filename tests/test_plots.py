@@ -94,7 +94,7 @@ def test_plots_build_and_stamp_demo(demo):
     labels = ax.get_legend_handles_labels()[1]
     assert {"observed", "median", "50% band", "80% band", "90% band"} <= set(labels)
     assert any("as of 2026-03" in t for t in _texts(fan))
-    assert len(figs[1].axes) == 2
+    assert len(figs[1].axes) == 3  # macro, rate, bs
 
 
 def test_plot_fan_accepts_ax_and_returns_its_figure():
