@@ -153,7 +153,8 @@ def _share(ds, var, h, state):
         ("cpi_mom_ann:2024-01=-8,2024-02=-9", "macro_state", 2, 0),  # deflationary
         ("cpi_mom_ann:2024-03=-10", "macro_state", 3, 0),  # a lone print: its previous month unknown
         ("policy_rate_change:2024-01=-0.75", "rate_state", 1, 0),  # cutting
-        ("balance_sheet_growth:2024-02=12", "bs_state", 2, 2),  # QE
+        # this run sits in QE at the as-of: two steady prints end it
+        ("balance_sheet_growth:2024-01=0.5,2024-02=0.5", "bs_state", 2, 1),
     ],
     ids=["cpi", "cpi-lone", "rate", "balance-sheet"],
 )
