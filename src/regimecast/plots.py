@@ -267,7 +267,7 @@ def plot_fan(
 # --------------------------------------------------------------------------------------------------
 def state_frequencies(forecast: xr.Dataset, chain: str) -> xr.DataArray:
     """Share of samples in each state of ``chain`` (any chain the forecast declares, e.g.
-    ``"macro"`` or ``"policy"``) by horizon.
+    ``"macro"``, ``"rate"`` or ``"bs"``) by horizon.
 
     Returns
     -------
