@@ -57,6 +57,8 @@ def _oracle(panel: pd.DataFrame, p: dict, month: str, k: int) -> float:
     scale *= p["rate_era_scale"] if era else 1.0
     if prev[C.POLICY_RATE] >= CFG.zlb or row[C.POLICY_RATE] >= CFG.zlb:
         out += stats.t.logpdf(row[C.POLICY_RATE_CHANGE], nu, rate_loc, scale)
+    elif r != 1:  # at the floor the rate did not move: cutting and hiking pay zlb_move_logit
+        out += CFG.priors.zlb_move_logit
     proxy = bool(row[C.BALANCE_SHEET_PROXY])
     bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
     bs_loc += p["bs_proxy_shift"] if proxy else 0.0

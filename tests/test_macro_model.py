@@ -1,6 +1,9 @@
-"""The macro-regime x rate-stance x balance-sheet-stance model: structure, emissions and priors against independent oracles."""
+"""The macro-regime x rate-stance x balance-sheet-stance model: structure, emissions and priors
+against independent oracles."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -102,6 +105,8 @@ def test_emission_matches_scipy_densities(sim):
             mult = np.sqrt(max(d.rate_lag[t], 0.25) / CFG.priors.rate_vol_level)
             if np.isfinite(d.rate_change[t]):
                 want += stats.t.logpdf(d.rate_change[t], nu, rate_loc, p["rate_scale"][r] * mult)
+            if d.rate[t] < CFG.zlb and d.rate_lag[t] < CFG.zlb and r != 1:  # at the floor, not hold
+                want += CFG.priors.zlb_move_logit
             bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
             bs_loc += d.bs_proxy[t] * p["bs_proxy_shift"]
             bs_sc = p["bs_scale"][b] * (p["bs_proxy_scale"] if d.bs_proxy[t] else 1.0)
@@ -121,8 +126,6 @@ def _lev(p: dict, k: int) -> float:
 
 
 def _cfg(**kw):
-    from dataclasses import replace
-
     return replace(CFG, **kw)
 
 
@@ -147,6 +150,13 @@ def test_missing_months_and_zero_lower_bound_drop_out(sim):
     panel2.loc[zlb, C.POLICY_RATE_CHANGE] = 5.0
     le2 = joint_log_emission(np, p, prepare_data(panel2, cfg), cfg)
     np.testing.assert_array_equal(le[80:83], le2[80:83])
+    # ... it is the observation "the rate did not move": zlb_move_logit for cutting and hiking only
+    free = replace(cfg, priors=replace(cfg.priors, zlb_move_logit=0.0))
+    diff = le - joint_log_emission(np, p, d, free)
+    rate_of_k = (np.arange(27) // 3) % 3
+    want = np.where(rate_of_k == 1, 0.0, CFG.priors.zlb_move_logit)
+    np.testing.assert_allclose(diff[80:83], np.broadcast_to(want, (3, 27)), atol=1e-12)
+    np.testing.assert_allclose(np.delete(diff, [80, 81, 82], axis=0), 0.0, atol=1e-12)
 
 
 def test_pytensor_graph_matches_numpy(sim):

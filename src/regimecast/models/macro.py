@@ -32,8 +32,11 @@ Emissions (a missing month simply drops out of the likelihood):
 
 * CPI inflation ``cpi_mom_ann``: AR(1) around the regime mean, regime-specific scale (Student-t);
 * policy-rate change: Student-t on the rate stance, ordered locations cutting < hold < hiking, a CIR-like
-  scale multiplier and the reserve-targeting era's own scale; months at the zero lower bound (rate
-  below ``zlb`` this month and last) carry no rate signal and drop out;
+  scale multiplier and the reserve-targeting era's own scale; in a month at the zero lower bound (rate
+  below ``zlb`` this month and last) the change drops out and the month is instead the observation
+  "the rate did not move": log-density 0 under hold, ``priors.zlb_move_logit`` under cutting or hiking
+  (with a single policy chain this month had to stay silent, or the floor read as "hold" against QE;
+  with the balance sheet on its own chain, hold + QE is what 2009-15 was);
 * balance-sheet growth: Student-t on the balance-sheet stance, ordered QT < steady < QE; the pre-2002
   BOGMBASE proxy gets its own shift and scale;
 * log small-cap volume: AR(1) around a linear trend whose level is shifted by the macro regime, the rate
@@ -316,6 +319,12 @@ def derive(xp, p: dict, cfg: ModelConfig) -> dict:
     return q
 
 
+def at_zero_lower_bound(d: MacroData, cfg: ModelConfig) -> np.ndarray:
+    """(T,) bool: the policy rate is below ``cfg.zlb`` this month and last (unknown = False)."""
+    with np.errstate(invalid="ignore"):
+        return (d.rate < cfg.zlb) & (d.rate_lag < cfg.zlb)
+
+
 def rate_vol_multiplier(rate_lag: np.ndarray, level: float) -> np.ndarray:
     """Rate-change scale multiplier sqrt(max(rate, 0.25) / level) (CIR-like); 1 when level = 0."""
     if level <= 0:
@@ -334,6 +343,7 @@ class _EmissionInputs:
     rate_ok: np.ndarray
     rate: np.ndarray
     rate_mult: np.ndarray
+    zlb: np.ndarray  # (T, 1) 1.0 in a month at the zero lower bound
     era: np.ndarray
     bs_ok: np.ndarray
     bs: np.ndarray
@@ -354,8 +364,9 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
     """The data side of the emission, computed once per ``MacroData`` object (the update and the
     forecast evaluate thousands of draws on the same data; a MacroData is never changed in place)."""
     level = cfg.priors.rate_vol_level
+    key = (level, cfg.zlb)
     hit = _INPUTS.get(id(d))
-    if hit is not None and hit[0]() is d and hit[1] == level:
+    if hit is not None and hit[0]() is d and hit[1] == key:
         return hit[2]
 
     def col(a):
@@ -365,6 +376,7 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
         cpi_ok=np.isfinite(d.cpi) & np.isfinite(d.cpi_lag), cpi=col(d.cpi), cpi_lag=col(d.cpi_lag),
         rate_ok=np.isfinite(d.rate_change), rate=col(d.rate_change),
         rate_mult=rate_vol_multiplier(d.rate_lag, level)[:, None], era=d.rate_era[:, None],
+        zlb=at_zero_lower_bound(d, cfg).astype(float)[:, None],
         bs_ok=np.isfinite(d.bs_growth), bs=col(d.bs_growth), bs_proxy=d.bs_proxy[:, None],
         vol_ok=np.isfinite(d.vol) & np.isfinite(d.vol_lag), vol=col(d.vol), vol_lag=col(d.vol_lag),
         trend=d.trend[:, None], vol_proxy=d.vol_proxy[:, None],
@@ -374,7 +386,7 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
     )
     if len(_INPUTS) > 256:
         _INPUTS.clear()
-    _INPUTS[id(d)] = (weakref.ref(d), level, out)
+    _INPUTS[id(d)] = (weakref.ref(d), key, out)
     return out
 
 
@@ -398,7 +410,8 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     # policy-rate change (NaN at the zero lower bound) on the rate stance -> (T, 3)
     mult = e.rate_mult * (1.0 + e.era * (p["rate_era_scale"] - 1.0))
     lp = _student_logpdf(xp, e.rate, p["rate_mean"][None, :], p["rate_scale"][None, :] * mult, nu)
-    rate_part = _masked(xp, e.rate_ok, lp)
+    zlb_move = np.array([cfg.priors.zlb_move_logit, 0.0, cfg.priors.zlb_move_logit])[None, :]
+    rate_part = _masked(xp, e.rate_ok, lp) + e.zlb * zlb_move  # at the floor: the rate did not move
 
     # balance-sheet growth on the balance-sheet stance, the proxy period's own shift/scale -> (T, 3)
     loc = p["bs_mean"][None, :] + e.bs_proxy * p["bs_proxy_shift"]
