@@ -128,7 +128,8 @@ def _joint_mean(fit, rate: str, bs: str, start: str, end: str) -> float:
     [
         ("hiking", "QT", "2022-06", "2023-07", 0.6),
         ("hold", "QT", "2023-08", "2024-08", 0.6),
-        ("cutting", "QT", "2024-09", "2025-11", 0.5),
+        ("cutting", "QT", "2024-09", "2024-12", 0.6),
+        ("hold", "QT", "2025-02", "2025-07", 0.5),  # the 2025 pause between the cuts
         ("hold", "QE", "2012-09", "2014-10", 0.6),
     ],
 )
