@@ -52,11 +52,13 @@ from regimecast.models.macro import (
 )
 
 #: MacroData fields observed by each release group (news.RELEASE_GROUPS), blanked to isolate a group.
-GROUP_FIELDS: dict[str, str] = {
-    "small-cap volume": "vol",
-    "policy rate": "rate_change",
-    "balance sheet": "bs_growth",
-    "CPI": "cpi",
+#: The policy-rate group also owns ``rate``: a month at the zero lower bound (rate below the floor this
+#: month and last) is itself a rate observation (models.macro.at_zero_lower_bound).
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "small-cap volume": ("vol",),
+    "policy rate": ("rate_change", "rate"),
+    "balance sheet": ("bs_growth",),
+    "CPI": ("cpi",),
 }
 
 
@@ -171,7 +173,7 @@ def tail_data(d_new: MacroData, t_old: int, trend_old: np.ndarray) -> MacroData:
 
 def _only(d: MacroData, group: str) -> MacroData:
     """``d`` with every release group but ``group`` unobserved."""
-    blank = {f: np.full(d.T, np.nan) for g, f in GROUP_FIELDS.items() if g != group}
+    blank = {f: np.full(d.T, np.nan) for g, fs in GROUP_FIELDS.items() if g != group for f in fs}
     return dataclasses.replace(d, **blank)
 
 
