@@ -130,6 +130,17 @@ def test_scenario_on_either_instrument(fit):
     np.testing.assert_array_equal(got["rate"], [np.nan, np.nan, 0, 0, np.nan, np.nan, np.nan])
 
 
+def test_rate_and_balance_sheet_prints_are_imposed_on_every_path(fit):
+    """Oracle: the printed change applied by hand to the as-of values."""
+    fc = forecast(fit, horizon=3, max_draws=5, paths_per_draw=10, random_seed=6,
+                  scenario="policy_rate_change:2024-01=-0.5;balance_sheet_growth:2024-02=3")
+    rate, bs = fc[C.POLICY_RATE].values, fc[C.BALANCE_SHEET].values
+    r0 = float(fit.panel[C.POLICY_RATE].iloc[-1])
+    np.testing.assert_allclose(rate[:, 1], max(r0 - 0.5, 0.05), rtol=1e-12)
+    np.testing.assert_allclose(bs[:, 2] / bs[:, 1], np.exp(0.03), rtol=1e-12)
+    assert np.ptp(bs[:, 3] / bs[:, 2]) > 0  # unprinted months stay random
+
+
 def test_same_seed_same_numbers(fit):
     a = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)
     b = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)

@@ -282,7 +282,7 @@ def forecast(
     points = fit.points(max_draws, random_seed=random_seed)
     panel = fit.panel.loc[: as_of]
     last = _last_observed(panel, d.dates)
-    fixed = {C.CPI_MOM_ANN: scen[C.CPI_MOM_ANN]} if C.CPI_MOM_ANN in scen else None
+    fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
     T = d.T
     n = len(points) * paths_per_draw
     states = np.empty((n, horizon + 1), dtype=np.int64)

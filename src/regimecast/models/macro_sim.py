@@ -169,6 +169,14 @@ def _start_values(p: dict, states: np.ndarray, s0: np.ndarray, initial: dict, le
     return cpi_prev, vol_prev, rate, bs
 
 
+def _override(fixed: dict, name: str, h: int, values: np.ndarray) -> np.ndarray:
+    """``values`` replaced by the scenario print ``fixed[name][h]`` where there is one."""
+    fx = fixed.get(name)
+    if fx is None or not np.isfinite(fx[h]):
+        return values
+    return np.full_like(values, fx[h])
+
+
 SIM_SERIES = (C.CPI_MOM_ANN, C.POLICY_RATE_CHANGE, C.POLICY_RATE, C.BALANCE_SHEET_GROWTH,
               C.BALANCE_SHEET, C.SMALLCAP_VOLUME_LOG)
 
@@ -188,8 +196,9 @@ def simulate_series(
     """Simulate the observed series along joint-state paths ``states`` (n, H+1).
 
     Column 0 holds the starting month: its values come from ``initial`` (keys ``cpi_mom_ann``,
-    ``policy_rate``, ``balance_sheet``, ``smallcap_volume_log``).  ``fixed`` maps a series name to an
-    (H+1,) array whose finite entries override the simulation (scenario prints).  ``rate_dynamics``:
+    ``policy_rate``, ``balance_sheet``, ``smallcap_volume_log``).  ``fixed`` maps a series name
+    (``cpi_mom_ann``, ``policy_rate_change``, ``balance_sheet_growth``) to an (H+1,) array whose finite
+    entries override the simulation (scenario prints; the rate stays above the floor).  ``rate_dynamics``:
     ``"steps"`` (25 bp moves with mean reversion, the forecast) or ``"emission"`` (the likelihood's
     Student-t changes), see the module docstring.  Returns arrays (n, H+1) for ``cpi_mom_ann``,
     ``policy_rate_change``, ``policy_rate``, ``balance_sheet_growth``, ``balance_sheet``,
@@ -216,11 +225,12 @@ def simulate_series(
         sh, kh = s[:, h], states[:, h]
         mu = p["cpi_mean"][sh]
         cpi = mu + p["cpi_ar"] * (cpi_prev - mu) + p["cpi_sigma"][sh] * rng.standard_t(nu, n)
-        fx = fixed.get(C.CPI_MOM_ANN)
-        if fx is not None and np.isfinite(fx[h]):
-            cpi[:] = fx[h]
+        cpi = _override(fixed, C.CPI_MOM_ANN, h, cpi)
         new_rate = _rate_move(p, cfg, rate, sh, r[:, h], rng, rate_dynamics)
+        new_rate = np.maximum(rate + _override(fixed, C.POLICY_RATE_CHANGE, h, new_rate - rate),
+                              RATE_FLOOR)
         g = bs_loc[b[:, h]] + bs_scale[b[:, h]] * rng.standard_t(nu, n)
+        g = _override(fixed, C.BALANCE_SHEET_GROWTH, h, g)
         bs = bs * np.exp(g / 100.0)
         m_t = p["vol_level"] + p["vol_trend"] * (trend0 + h * step) + lev[kh] + vol_shift
         vol = m_t + p["vol_ar"] * (vol_prev - (m_t - p["vol_trend"] * step))
