@@ -1,11 +1,11 @@
-"""Does the time-varying policy transition (``model.tvtp``) earn its place?  Fit both, compare.
+"""Does the time-varying instrument transition (``model.tvtp``) earn its place?  Fit both, compare.
 
     REGIMECAST_DATA=../shared/data python benchmarks/compare_tvtp.py [--seed 1] [--draws 400]
 
 For each fit, the one-step-ahead log predictive density of every month, log p(y_t | y_1..t-1, theta),
 is computed per posterior draw (the forward filter's normalisers), and the models are compared by
 WAIC on those terms (ArviZ ``compare``): a sequential, predictive yardstick that suits a time series.
-Also prints the gate diagnostics and the posterior of the ``policy_tvtp`` effects.
+Also prints the gate diagnostics and the posterior of the ``rate_tvtp`` / ``bs_tvtp`` effects.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
               f"min ESS {d.ess_bulk_min:.0f}, divergences {d.divergences}, "
               f"gate {'passed' if not fit.convergence_problems() else 'FAILED'}")
         if name == "tvtp":
-            print(az.summary(fit.idata, var_names=["policy_tvtp"], kind="stats").to_string())
+            print(az.summary(fit.idata, var_names=["rate_tvtp", "bs_tvtp"], kind="stats").to_string())
         results[name] = pointwise(fit, args.draws, args.seed)
     print(az.compare(results, ic="waic").to_string())
 

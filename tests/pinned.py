@@ -25,10 +25,9 @@ def pinned_fit(point: dict, *, end: str = "2023-12", seed: int = 11) -> MacroFit
 
 
 def qe_prone_point() -> dict:
-    """A model where deflation leads to QE: under the deflationary regime hold/cutting -> QE is likely."""
+    """A model where deflation leads to QE: under the deflationary regime steady -> QE is likely."""
     p = {k: np.array(v, copy=True) for k, v in reference_point(CONFIG.model).items()}
-    p["policy_dev_raw"][0, 1, 0] = 6.0  # deflationary: cutting -> QE
-    p["policy_dev_raw"][0, 2, 0] = 8.0  # deflationary: hold -> QE
+    p["bs_dev_macro"][0, 1, 1] = 8.0  # deflationary: steady -> QE (columns of row steady: QT, QE)
     return p
 
 

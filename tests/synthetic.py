@@ -1,8 +1,13 @@
 """Synthetic forecast / history Datasets with known answers, for the events, plots and report tests.
 
 They follow the contract of ``regimecast.forecast``: a forecast has dims ``sample`` x ``horizon``
-(0..H, ``date`` coordinate of month starts), state indices ``macro_state``/``policy_state`` and the
-simulated series; a history has dim ``time`` with the observed series and ``p_macro``/``p_policy``.
+(0..H, ``date`` coordinate of month starts), state indices ``macro_state``/``rate_state``/``bs_state``
+and the simulated series; a history has dim ``time`` with the observed series and ``p_macro``/``p_rate``/
+``p_bs``.
+
+Tests write policy paths in the four codes QE / CUTTING / HOLD / TIGHTENING, which map onto the two
+instruments as QE -> (hold, QE), CUTTING -> (cutting, steady), HOLD -> (hold, steady), TIGHTENING ->
+(hiking, steady); ``rate=`` / ``bs=`` give the instruments' paths directly.
 """
 
 from __future__ import annotations
@@ -12,8 +17,15 @@ import pandas as pd
 import xarray as xr
 
 MACRO = ["deflationary", "moderate", "inflationary"]
-POLICY = ["QE", "cutting", "hold", "tightening"]
+POLICY = ["QE", "cutting", "hold", "tightening"]  # the test codes below (not a model chain)
 QE, CUTTING, HOLD, TIGHTENING = range(4)
+RATE = ["cutting", "hold", "hiking"]
+BS = ["QT", "steady", "QE"]
+R_CUT, R_HOLD, R_HIKE = range(3)
+B_QT, B_STEADY, B_QE = range(3)
+#: policy code -> (rate stance, balance-sheet stance)
+TO_RATE = np.array([R_HOLD, R_CUT, R_HOLD, R_HIKE])
+TO_BS = np.array([B_QE, B_STEADY, B_STEADY, B_STEADY])
 DEFLATIONARY, MODERATE, INFLATIONARY = range(3)
 SERIES = ["cpi_yoy", "cpi_mom_ann", "policy_rate", "balance_sheet", "smallcap_volume"]
 
@@ -23,18 +35,25 @@ def month_starts(as_of: str, periods: int) -> pd.DatetimeIndex:
 
 
 def make_forecast(
-    policy: np.ndarray,
+    policy: np.ndarray | None = None,
     macro: np.ndarray | None = None,
     *,
+    rate: np.ndarray | None = None,
+    bs: np.ndarray | None = None,
     series: dict[str, np.ndarray] | None = None,
     as_of: str = "2026-03",
     demo: int = 0,
     scenario: str = "",
     seed: int = 0,
 ) -> xr.Dataset:
-    """A forecast Dataset from hand-made state paths ``policy`` (N, H+1); other parts filled in."""
-    policy = np.asarray(policy, dtype=np.int64)
-    n, n_h = policy.shape
+    """A forecast Dataset from hand-made state paths ``policy`` (N, H+1) in the test codes (or the
+    instruments' paths ``rate`` and ``bs``); other parts filled in."""
+    if policy is not None:
+        policy = np.asarray(policy, dtype=np.int64)
+        rate = TO_RATE[policy] if rate is None else rate
+        bs = TO_BS[policy] if bs is None else bs
+    rate, bs = np.asarray(rate, dtype=np.int64), np.asarray(bs, dtype=np.int64)
+    n, n_h = rate.shape
     macro = (
         np.full((n, n_h), MODERATE, dtype=np.int64)
         if macro is None
@@ -58,7 +77,8 @@ def make_forecast(
     }
     data_vars = {
         "macro_state": (("sample", "horizon"), macro),
-        "policy_state": (("sample", "horizon"), policy),
+        "rate_state": (("sample", "horizon"), rate),
+        "bs_state": (("sample", "horizon"), bs),
     }
     for name in SERIES:
         if name in given:
@@ -79,8 +99,10 @@ def make_forecast(
             "as_of": as_of,
             "demo": demo,
             "scenario": scenario,
+            "chains": ["macro", "rate", "bs"],
             "macro_labels": list(MACRO),
-            "policy_labels": list(POLICY),
+            "rate_labels": list(RATE),
+            "bs_labels": list(BS),
         },
     )
 
@@ -109,13 +131,13 @@ def make_history(
         "smallcap_volume": volume,
     }
     p_macro = rng.dirichlet(np.ones(3), size=t)
-    p_policy = rng.dirichlet(np.ones(4), size=t)
     ds = xr.Dataset(
         {name: ("time", values) for name, values in data.items()},
-        coords={"time": time, "macro": MACRO, "policy": POLICY},
+        coords={"time": time, "macro": MACRO, "rate": RATE, "bs": BS},
     )
     ds["p_macro"] = (("time", "macro"), p_macro)
-    ds["p_policy"] = (("time", "policy"), p_policy)
+    ds["p_rate"] = (("time", "rate"), rng.dirichlet(np.ones(3), size=t))
+    ds["p_bs"] = (("time", "bs"), rng.dirichlet(np.ones(3), size=t))
     return ds
 
 

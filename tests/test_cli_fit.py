@@ -152,8 +152,9 @@ def _share(ds, var, h, state):
     [
         ("cpi_mom_ann:2024-01=-8,2024-02=-9", "macro_state", 2, 0),  # deflationary
         ("cpi_mom_ann:2024-03=-10", "macro_state", 3, 0),  # a lone print: its previous month unknown
-        ("policy_rate_change:2024-01=-0.75", "policy_state", 1, 1),  # cutting
-        ("balance_sheet_growth:2024-02=12", "policy_state", 2, 0),  # QE
+        ("policy_rate_change:2024-01=-0.75", "rate_state", 1, 0),  # cutting
+        # this run sits in QE at the as-of: two steady prints end it
+        ("balance_sheet_growth:2024-01=0.5,2024-02=0.5", "bs_state", 2, 1),
     ],
     ids=["cpi", "cpi-lone", "rate", "balance-sheet"],
 )
@@ -178,8 +179,8 @@ def test_lone_cpi_print_uses_the_stationary_ar1_density(runs):
     scen = parse_scenario("cpi_mom_ann:2024-03=-4.5", pd.Timestamp("2023-12-01"), 4)
     le = _future_emission(point, fit, scen, 4)
     p = numpy_params(point, fit.config.model)
-    for k in range(12):
-        s = k // 4
+    for k in range(27):
+        s = k // 9
         sd = p["cpi_sigma"][s] / np.sqrt(1 - p["cpi_ar"] ** 2)
         assert le[2, k] == pytest.approx(stats.norm.logpdf(-4.5, p["cpi_mean"][s], sd), rel=1e-10)
     np.testing.assert_array_equal(le[[0, 1, 3]], 0.0)  # months without prints carry no evidence

@@ -47,20 +47,22 @@ def _oracle(panel: pd.DataFrame, p: dict, month: str, k: int) -> float:
     nu = CFG.priors.student_nu
     t = panel.index.get_loc(pd.Timestamp(month + "-01"))
     row, prev = panel.iloc[t], panel.iloc[t - 1]
-    s, z = divmod(k, 4)
+    s, r, b = k // 9, (k // 3) % 3, k % 3  # macro regime, rate stance, balance-sheet stance
     era = pd.Timestamp("1979-10-01") <= panel.index[t] <= pd.Timestamp("1982-10-01")
     mu = p["cpi_mean"][s]
     out = stats.t.logpdf(row[C.CPI_MOM_ANN], nu, mu + p["cpi_ar"] * (prev[C.CPI_MOM_ANN] - mu),
                          p["cpi_sigma"][s])
-    rate_loc = [p["rate_mean_qe"], *p["rate_mean"]][z]
-    scale = p["rate_scale"][z] * np.sqrt(max(prev[C.POLICY_RATE], 0.25) / CFG.priors.rate_vol_level)
+    rate_loc = [p["rate_hold"] - p["rate_gap"][0], p["rate_hold"], p["rate_hold"] + p["rate_gap"][1]][r]
+    scale = p["rate_scale"][r] * np.sqrt(max(prev[C.POLICY_RATE], 0.25) / CFG.priors.rate_vol_level)
     scale *= p["rate_era_scale"] if era else 1.0
     if prev[C.POLICY_RATE] >= CFG.zlb or row[C.POLICY_RATE] >= CFG.zlb:
         out += stats.t.logpdf(row[C.POLICY_RATE_CHANGE], nu, rate_loc, scale)
+    elif r != 1:  # at the floor the rate did not move: cutting and hiking pay zlb_move_logit
+        out += CFG.priors.zlb_move_logit
     proxy = bool(row[C.BALANCE_SHEET_PROXY])
-    bs_loc = [p["bs_mean"][2], p["bs_mean"][1], p["bs_mean"][1], p["bs_mean"][0]][z]
+    bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
     bs_loc += p["bs_proxy_shift"] if proxy else 0.0
-    bs_sc = p["bs_scale"][z] * (p["bs_proxy_scale"] if proxy else 1.0)
+    bs_sc = p["bs_scale"][b] * (p["bs_proxy_scale"] if proxy else 1.0)
     out += stats.t.logpdf(row[C.BALANCE_SHEET_GROWTH], nu, bs_loc, bs_sc)
     v, vlag = row[C.SMALLCAP_VOLUME_LOG], prev[C.SMALLCAP_VOLUME_LOG]
     if np.isfinite(v) and np.isfinite(vlag):
@@ -68,7 +70,8 @@ def _oracle(panel: pd.DataFrame, p: dict, month: str, k: int) -> float:
         idx = np.arange(len(panel), dtype=float)
         centre = idx[np.isfinite(vol)].mean()
         trend = (t - centre) / CFG.volume_trend_per
-        lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
+        lev = (np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_rate"], 1, 0.0)[r]
+               + np.insert(p["vol_bs"], 1, 0.0)[b])
         shift = p["vol_proxy_shift"] if row[C.SMALLCAP_VOLUME_PROXY] else 0.0
         m_t = p["vol_level"] + p["vol_trend"] * trend + lev + shift
         m_lag = m_t - p["vol_trend"] / CFG.volume_trend_per
@@ -84,5 +87,5 @@ def test_emission_in_era_and_proxy_months_matches_scipy(case, month):
     p = numpy_params(point, CFG)
     le = joint_log_emission(np, p, d, CFG)
     t = d.dates.get_loc(pd.Timestamp(month + "-01"))
-    for k in range(12):
+    for k in range(27):
         assert le[t, k] == pytest.approx(_oracle(panel, p, month, k), rel=1e-10), (month, k)

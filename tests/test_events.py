@@ -54,7 +54,7 @@ def _qe_paths() -> np.ndarray:
     return p
 
 
-QE_START = {"name": "qe", "kind": "state_start", "state": "policy:QE"}
+QE_START = {"name": "qe", "kind": "state_start", "state": "bs:QE"}
 
 
 def test_state_start_known_probabilities():
@@ -110,7 +110,7 @@ def test_duration_with_censoring():
     p[1, 4:] = TIGHTENING
     p[2, 5:] = QE  # QE at 5, never tightens: censored, at least 12-5+1 = 8 months (>= 6)
     p[3, 10:] = QE  # QE at 10, censored, at least 3 months (not known to be >= 6)
-    spec = {"name": "window", "kind": "duration", "start": "policy:QE", "end": "policy:tightening"}
+    spec = {"name": "window", "kind": "duration", "start": "bs:QE", "end": "rate:hiking"}
     res = evaluate_events(make_forecast(p), make_history(), load_events([spec]))
     s = res.sel(event="window")
     np.testing.assert_array_equal(s["start_month"].values[:4], [2, 1, 5, 10])
@@ -143,7 +143,7 @@ def test_duration_to_macro_state_can_be_zero():
     p[1, 3:] = QE
     m[1, 0] = INFLATIONARY  # before the start: ignored
     m[1, 8:] = INFLATIONARY  # -> 5 months
-    spec = {"name": "infl", "kind": "duration", "start": "policy:QE", "end": "macro:inflationary"}
+    spec = {"name": "infl", "kind": "duration", "start": "bs:QE", "end": "macro:inflationary"}
     res = evaluate_events(make_forecast(p, m), make_history(), load_events([spec]))
     dur = res["duration_months"].sel(event="infl").values
     assert dur[0] == 0 and dur[1] == 5 and np.isnan(dur[2])
@@ -220,8 +220,8 @@ def test_probability_invariants_on_random_paths():
         if np.isfinite(float(s["median"])):
             assert float(s["q10"]) <= float(s["median"]) <= float(s["q90"])
     # the empirical QE-start frequency by month 12, computed directly from the paths
-    pol = fc["policy_state"].values
-    entered = (pol[:, 1:13] == QE) & (pol[:, :12] != QE)
+    pol = fc["bs_state"].values
+    entered = (pol[:, 1:13] == 2) & (pol[:, :12] != 2)  # the balance-sheet chain enters QE
     assert float(res["p_within_12m"].sel(event="qe_start")) == pytest.approx(
         entered.any(axis=1).mean()
     )
@@ -231,13 +231,13 @@ EVENTS_TOML = """
 [[events]]
 name = "qe"
 kind = "state_start"
-state = "policy:QE"
+state = "bs:QE"
 
 [[events]]
 name = "qe_to_tightening"
 kind = "duration"
-start = "policy:QE"
-end = "policy:tightening"
+start = "bs:QE"
+end = "rate:hiking"
 at_least = 4
 
 [[events]]
@@ -284,21 +284,21 @@ def test_events_from_toml_end_to_end():
 @pytest.mark.parametrize(
     ("spec", "field"),
     [
-        ({"name": "x", "kind": "regime_flip", "state": "policy:QE"}, "kind"),
-        ({"name": "x", "state": "policy:QE"}, "kind"),
+        ({"name": "x", "kind": "regime_flip", "state": "bs:QE"}, "kind"),
+        ({"name": "x", "state": "bs:QE"}, "kind"),
         ({"name": "x", "kind": "state_start"}, "state"),
-        ({"kind": "state_start", "state": "policy:QE"}, "name"),
-        ({"name": "x", "kind": "state_start", "state": "policy:QQE"}, "state"),
+        ({"kind": "state_start", "state": "bs:QE"}, "name"),
+        ({"name": "x", "kind": "state_start", "state": "bs:QQE"}, "state"),
         ({"name": "x", "kind": "state_start", "state": "fiscal:QE"}, "state"),
         ({"name": "x", "kind": "state_start", "state": "QE"}, "state"),
-        ({"name": "x", "kind": "duration", "start": "policy:QE"}, "end"),
-        ({"name": "x", "kind": "duration", "start": "policy:QE", "end": "macro:hot"}, "end"),
+        ({"name": "x", "kind": "duration", "start": "bs:QE"}, "end"),
+        ({"name": "x", "kind": "duration", "start": "bs:QE", "end": "macro:hot"}, "end"),
         (
             {
                 "name": "x",
                 "kind": "duration",
-                "start": "policy:QE",
-                "end": "policy:hold",
+                "start": "bs:QE",
+                "end": "rate:hold",
                 "at_least": 0,
             },
             "at_least",
@@ -326,10 +326,10 @@ def test_events_from_toml_end_to_end():
             "treshold",
         ),
         (
-            {"name": "x", "kind": "state_start", "state": "policy:QE", "allow_ongoing": "yes"},
+            {"name": "x", "kind": "state_start", "state": "bs:QE", "allow_ongoing": "yes"},
             "allow_ongoing",
         ),
-        ({"name": "bad name", "kind": "state_start", "state": "policy:QE"}, "name"),
+        ({"name": "bad name", "kind": "state_start", "state": "bs:QE"}, "name"),
     ],
 )
 def test_bad_event_definitions_name_the_field(spec, field):
@@ -344,8 +344,8 @@ def test_duplicate_names_rejected():
 
 def test_event_label_not_in_forecast_labels():
     fc = make_forecast(_paths(3))
-    fc.attrs["policy_labels"] = ["easing", "cutting", "hold", "tightening"]
-    with pytest.raises(ConfigError, match="policy:QE"):
+    fc.attrs["bs_labels"] = ["QT", "steady", "easing"]
+    with pytest.raises(ConfigError, match="bs:QE"):
         evaluate_events(fc, make_history(), load_events([QE_START]))
 
 
@@ -359,7 +359,7 @@ def test_shipped_events_without_labels_keep_their_labels():
     bare = [{k: v for k, v in s.items() if k != "label"} for s in DEFAULT_EVENT_SPECS]
     events = load_events(bare)
     assert [event_label(e) for e in events] == [s["label"] for s in DEFAULT_EVENT_SPECS]
-    custom = load_events([{"name": "qe_start", "kind": "state_start", "state": "policy:hold"}])
+    custom = load_events([{"name": "qe_start", "kind": "state_start", "state": "rate:hold"}])
     assert event_label(custom[0]) == "hold starts"
 
 
@@ -554,36 +554,37 @@ def test_duration_end_may_be_a_list_of_states():
     m = np.full((3, H + 1), MODERATE)
     m[1, 4:] = INFLATIONARY  # inflation first at 4 -> 3 months
     p[1, 9:] = TIGHTENING
-    spec = {"name": "w", "kind": "duration", "start": "policy:QE",
-            "end": ["policy:tightening", "macro:inflationary"]}
+    spec = {"name": "w", "kind": "duration", "start": "bs:QE",
+            "end": ["rate:hiking", "macro:inflationary"]}
     (ev,) = load_events([spec])
-    assert event_label(ev) == "QE until tightening or inflationary"
+    assert event_label(ev) == "QE until hiking or inflationary"
     res = evaluate_events(make_forecast(p, m), make_history(), [ev])
     dur = res["duration_months"].sel(event="w").values
     assert dur[0] == 4 and dur[1] == 3 and np.isnan(dur[2])
     with pytest.raises(ConfigError, match="'end'"):
-        load_events([dict(spec, end=["policy:tightening", "policy:hike"])])
+        load_events([dict(spec, end=["rate:hiking", "policy:hike"])])
 
 
 def test_events_on_any_declared_chain():
-    """A forecast with a third chain ``rate`` (as issue 9 may add): events need no code change."""
+    """A forecast with a fourth chain ``fiscal``: events need no code change."""
     fc = make_forecast(_paths(4))
-    rate = np.zeros((4, H + 1), dtype=np.int64)
-    rate[:2, 3:] = 1
-    fc["rate_state"] = (("sample", "horizon"), rate)
-    fc.attrs["rate_labels"] = ["flat", "hike"]
+    fiscal = np.zeros((4, H + 1), dtype=np.int64)
+    fiscal[:2, 3:] = 1
+    fc["fiscal_state"] = (("sample", "horizon"), fiscal)
+    fc.attrs["fiscal_labels"] = ["flat", "hike"]
+    fc.attrs["chains"] = [*fc.attrs["chains"], "fiscal"]
     labels = schema.chain_labels(fc)
-    assert list(labels) == ["macro", "policy", "rate"]
+    assert list(labels) == ["macro", "rate", "bs", "fiscal"]
     specs = [
-        {"name": "hike", "kind": "state_start", "state": "rate:hike"},
-        {"name": "qe_to_hike", "kind": "duration", "start": "policy:QE",
-         "end": ["policy:tightening", "rate:hike"]},
+        {"name": "hike", "kind": "state_start", "state": "fiscal:hike"},
+        {"name": "qe_to_hike", "kind": "duration", "start": "bs:QE",
+         "end": ["rate:hiking", "fiscal:hike"]},
     ]
     events = load_events(specs, labels=labels)
     res = evaluate_events(fc, make_history(), events)
     np.testing.assert_array_equal(res["first_month"].sel(event="hike").values, [3, 3, np.nan, np.nan])
-    with pytest.raises(ConfigError, match="unknown chain 'rate'"):
-        load_events(specs[:1])  # the default config declares only macro and policy
+    with pytest.raises(ConfigError, match="unknown chain 'fiscal'"):
+        load_events(specs[:1])  # the default config declares only macro, rate and bs
 
 
 def test_default_specs_match_default_toml():
@@ -640,3 +641,46 @@ def test_a_new_kind_is_one_class():
         assert float(res["p_within_6m"].sel(event="a")) == 1.0
     finally:
         del ev_mod.EVENT_KINDS["always"]
+
+
+def _default(name: str):
+    return next(e for e in load_events(DEFAULT_EVENT_SPECS) if e.name == name)
+
+
+def test_qt_end_is_the_first_month_the_balance_sheet_leaves_qt():
+    """Oracle: hand-made balance-sheet paths (0 = QT, 1 = steady, 2 = QE) and their leaving months."""
+    n = 5
+    rate = np.ones((n, H + 1), dtype=np.int64)
+    bs = np.ones((n, H + 1), dtype=np.int64)
+    bs[0, :5] = 0  # in QT at the as-of, stops shrinking at 5
+    bs[1, 2:6] = 0  # enters QT at 2, leaves at 6
+    bs[2, :] = 0  # QT throughout: no end within the horizon
+    bs[4, :3] = 0
+    bs[4, 3:] = 2  # QT straight into QE at 3: the end of QT all the same
+    res = evaluate_events(make_forecast(rate=rate, bs=bs), make_history(), [_default("qt_end")])
+    np.testing.assert_array_equal(res["first_month"].sel(event="qt_end").values,
+                                  [5, 6, np.nan, np.nan, 3])
+    assert float(res["p_within_6m"].sel(event="qt_end")) == pytest.approx(3 / 5)
+
+
+def test_bullish_window_runs_from_qe_until_the_first_hike_or_qt():
+    """Oracle: hand-made paths of both instruments; the window closes at whichever comes first."""
+    n = 4
+    rate = np.ones((n, H + 1), dtype=np.int64)  # hold
+    bs = np.ones((n, H + 1), dtype=np.int64)  # steady
+    bs[0, 2:6] = 2  # QE at 2 .. 5, QT from 6; hikes from 8: QT first -> 4 months
+    bs[0, 6:] = 0
+    rate[0, 8:] = 2
+    bs[1, 1:] = 2  # QE from 1; hikes from 3 while QE runs: 2 months
+    rate[1, 3:] = 2
+    rate[2, :] = 2  # hiking before QE starts at 4 and still hiking: 0 months
+    bs[2, 4:] = 2
+    bs[3, 5:] = 2  # QE from 5, no hike, no QT: censored
+    first_hike = _default("first_hike")
+    res = evaluate_events(make_forecast(rate=rate, bs=bs), make_history(),
+                          [_default("bullish_window"), first_hike, _default("qe_start")])
+    np.testing.assert_array_equal(res["duration_months"].sel(event="bullish_window").values,
+                                  [4, 2, 0, np.nan])
+    np.testing.assert_array_equal(res["first_month"].sel(event="first_hike").values,
+                                  [8, 3, np.nan, np.nan])
+    np.testing.assert_array_equal(res["first_month"].sel(event="qe_start").values, [2, 1, 4, 5])

@@ -39,9 +39,11 @@ def fc(fit):
 def test_forecast_shape_labels_and_dates(fit, fc):
     assert fc.sizes == {"sample": 40 * 50, "horizon": 25}
     assert list(pd.DatetimeIndex(fc.date.values)[:2]) == [pd.Timestamp("2023-12-01"), pd.Timestamp("2024-01-01")]
-    assert fc.attrs["policy_labels"] == list(CONFIG.model.policy_labels)
-    assert fc.macro_state.min() >= 0 and fc.macro_state.max() <= 2
-    assert fc.policy_state.min() >= 0 and fc.policy_state.max() <= 3
+    assert fc.attrs["chains"] == ["macro", "rate", "bs"]
+    assert fc.attrs["rate_labels"] == list(CONFIG.model.rate_labels)
+    assert fc.attrs["bs_labels"] == list(CONFIG.model.bs_labels)
+    for chain in ("macro", "rate", "bs"):
+        assert fc[f"{chain}_state"].min() >= 0 and fc[f"{chain}_state"].max() <= 2
     # horizon 0 carries the last observed values
     assert float(fc.policy_rate[0, 0]) == pytest.approx(float(fit.panel[C.POLICY_RATE].iloc[-1]))
     assert np.isfinite(fc[C.CPI_YOY].values[:, 1:]).all()
@@ -54,11 +56,14 @@ def test_one_step_state_frequencies_follow_the_transition_matrix(fit, fc):
     li, lt, le = fit.matrices(fit.points(1)[0])
     filt = hmm_filter(li, lt, le).filtered[-1]
     want = filt @ np.exp(lt)
-    joint = fc.macro_state.values[:, 1] * 4 + fc.policy_state.values[:, 1]
-    got = np.bincount(joint, minlength=12) / joint.size
+    def joint_at(h):  # k = (s * 3 + r) * 3 + b
+        return (fc.macro_state.values[:, h] * 3 + fc.rate_state.values[:, h]) * 3 + fc.bs_state.values[:, h]
+
+    joint = joint_at(1)
+    got = np.bincount(joint, minlength=27) / joint.size
     se = np.sqrt(want * (1 - want) / joint.size)
     assert (np.abs(got - want) < 5 * se + 1e-9).all(), (got, want)
-    start = np.bincount(fc.macro_state.values[:, 0] * 4 + fc.policy_state.values[:, 0], minlength=12) / joint.size
+    start = np.bincount(joint_at(0), minlength=27) / joint.size
     assert (np.abs(start - filt) < 5 * np.sqrt(filt * (1 - filt) / joint.size) + 1e-9).all()
 
 
@@ -68,8 +73,8 @@ def test_event_probabilities_are_probabilities(fit, fc):
     assert ((prob >= 0) & (prob <= 1)).all() and ((cum >= 0) & (cum <= 1 + 1e-12)).all()
     assert (np.diff(cum, axis=1) >= -1e-12).all()
     # QE start probability by month equals the share of paths whose first QE entry is that month
-    pol = fc.policy_state.values
-    enter = (pol[:, 1:] == 0) & (pol[:, :-1] != 0)
+    pol = fc.bs_state.values  # QE is the balance-sheet chain's state 2
+    enter = (pol[:, 1:] == 2) & (pol[:, :-1] != 2)
     first = np.where(enter.any(1), enter.argmax(1) + 1, -1)
     qe = res.sel(event="qe_start")
     for h in (1, 6, 12):
@@ -84,7 +89,7 @@ def test_deflationary_scenario_raises_qe_odds(fit):
     np.testing.assert_array_equal(scen[C.CPI_MOM_ANN].values[:, 1], -6.0)
 
     def p_qe(ds):
-        return float((ds.policy_state.values[:, 1:] == 0).any(axis=1).mean())
+        return float((ds.bs_state.values[:, 12] == 2).mean())  # in QE a year ahead
 
     def p_defl(ds):
         return float((ds.macro_state.values[:, 3] == 0).mean())
@@ -106,6 +111,36 @@ def test_scenario_parse_errors():
     assert got[C.BALANCE_SHEET_GROWTH][2] == 3
 
 
+def test_scenario_on_either_instrument(fit):
+    """A scenario fixing a chain's state holds on every path in those months and nowhere else."""
+    scen = forecast(fit, horizon=8, max_draws=10, paths_per_draw=20, random_seed=4,
+                    scenario="bs:2024-01..2024-06=QT;rate:2024-03=hiking")
+    bs, rate = scen.bs_state.values, scen.rate_state.values
+    assert (bs[:, 1:7] == 0).all() and (rate[:, 3] == 2).all()
+    base = forecast(fit, horizon=8, max_draws=10, paths_per_draw=20, random_seed=4)
+    assert not (base.bs_state.values[:, 1:7] == 0).all()
+    # QT fixed: the simulated balance sheet shrinks over those six months on most paths
+    assert np.mean(scen[C.BALANCE_SHEET].values[:, 6] < scen[C.BALANCE_SHEET].values[:, 0]) > 0.9
+    as_of = pd.Timestamp("2023-12-01")
+    with pytest.raises(ConfigError, match="not a bs state"):
+        parse_scenario("bs:2024-01=tapering", as_of, 6)
+    with pytest.raises(ConfigError, match="YYYY-MM..YYYY-MM=label"):
+        parse_scenario("rate:2024/01=hold", as_of, 6)
+    got = parse_scenario("rate:2024-02..2024-03=cutting", as_of, 6)
+    np.testing.assert_array_equal(got["rate"], [np.nan, np.nan, 0, 0, np.nan, np.nan, np.nan])
+
+
+def test_rate_and_balance_sheet_prints_are_imposed_on_every_path(fit):
+    """Oracle: the printed change applied by hand to the as-of values."""
+    fc = forecast(fit, horizon=3, max_draws=5, paths_per_draw=10, random_seed=6,
+                  scenario="policy_rate_change:2024-01=-0.5;balance_sheet_growth:2024-02=3")
+    rate, bs = fc[C.POLICY_RATE].values, fc[C.BALANCE_SHEET].values
+    r0 = float(fit.panel[C.POLICY_RATE].iloc[-1])
+    np.testing.assert_allclose(rate[:, 1], max(r0 - 0.5, 0.05), rtol=1e-12)
+    np.testing.assert_allclose(bs[:, 2] / bs[:, 1], np.exp(0.03), rtol=1e-12)
+    assert np.ptp(bs[:, 3] / bs[:, 2]) > 0  # unprinted months stay random
+
+
 def test_same_seed_same_numbers(fit):
     a = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)
     b = forecast(fit, horizon=6, max_draws=10, paths_per_draw=5, random_seed=9)
@@ -120,10 +155,11 @@ def test_run_round_trip_and_identity_checks(fit, tmp_path):
     for name in ("posterior.nc", "regimes.csv", "diagnostics.json", "config.json", "manifest.json"):
         assert (run / name).stat().st_size > 0
     regimes = pd.read_csv(run / "regimes.csv")
-    assert list(regimes.columns) == ["date"] + [f"p_{x}" for x in CONFIG.model.macro_labels] + [
-        f"p_{x}" for x in CONFIG.model.policy_labels]
-    np.testing.assert_allclose(regimes.filter(like="p_").iloc[:, :3].sum(axis=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(regimes.filter(like="p_").iloc[:, 3:].sum(axis=1), 1.0, atol=1e-6)
+    m = CONFIG.model
+    assert list(regimes.columns) == ["date"] + [f"p_{x}" for x in (*m.macro_labels, *m.rate_labels,
+                                                                   *m.bs_labels)]
+    for cols in (slice(0, 3), slice(3, 6), slice(6, 9)):
+        np.testing.assert_allclose(regimes.filter(like="p_").iloc[:, cols].sum(axis=1), 1.0, atol=1e-6)
     loaded, manifest = load_run(run)
     assert manifest["package_version"] == __version__
     assert loaded.config.to_dict() == fit.config.to_dict()
@@ -145,6 +181,11 @@ def test_run_round_trip_and_identity_checks(fit, tmp_path):
     m["config_digest"] = "0" * 64
     (run / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(RunMismatchError, match="digest"):
+        load_run(run)
+    # a run of the 4-state policy model (its manifest has no model_structure) is refused, saying so
+    del m["model_structure"]
+    (run / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunMismatchError, match="4-state policy model.*refit"):
         load_run(run)
 
 
@@ -185,7 +226,8 @@ def test_forecast_run_writes_every_file(fit, tmp_path):
 def test_transition_from_pinned_fit_is_the_reference(fit):
     p = fit.points(1)[0]
     _, lt, _ = fit.matrices(p)
-    np.testing.assert_allclose(lt, joint_log_transition(np, numpy_params(qe_prone_point(), CONFIG.model), 3, 4))
+    np.testing.assert_allclose(lt, joint_log_transition(np, numpy_params(qe_prone_point(), CONFIG.model),
+                                                   CONFIG.model))
 
 
 def test_config_replace_validates():
@@ -201,12 +243,13 @@ def test_forecast_with_time_varying_policy_transitions():
 
     cfg = CONFIG.replace(model={"tvtp": True})
     point = dict(qe_prone_point())
-    point["policy_tvtp"] = np.array([0.0, 0.0, 0.0, 1.0])
+    point["rate_tvtp"] = np.array([0.0, 0.0, 1.0])
+    point["bs_tvtp"] = np.array([0.0, 0.0, 0.0])
     panel, _ = simulate_panel(point, cfg.model, start="1995-01", end="2023-12", random_seed=2)
     post = {k: np.broadcast_to(np.asarray(v), (1, 5, *np.shape(v))).copy() for k, v in point.items()}
     fit = MacroFit(config=cfg, panel=panel, idata=az.from_dict(posterior=post), random_seed=1)
     _, lt, le = fit.matrices(fit.points(1)[0])
-    assert lt.shape == (le.shape[0] - 1, 12, 12)
+    assert lt.shape == (le.shape[0] - 1, 27, 27)
     fc = forecast(fit, horizon=6, max_draws=5, paths_per_draw=20, random_seed=1)
     assert fc.sizes == {"sample": 100, "horizon": 7}
-    assert fit.expected_durations(max_draws=5).sizes == {"stat": 3, "time": lt.shape[0], "state": 12}
+    assert fit.expected_durations(max_draws=5).sizes == {"stat": 3, "time": lt.shape[0], "state": 27}

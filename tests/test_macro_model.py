@@ -1,12 +1,16 @@
-"""The macro-regime x policy-state model: structure, emissions and priors against independent oracles."""
+"""The macro-regime x rate-stance x balance-sheet-stance model: structure, emissions and priors
+against independent oracles."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
 from scipy import stats
+from transition_oracle import oracle_transition
 
 from regimecast.config import load_config
 from regimecast.data import columns as C
@@ -31,29 +35,58 @@ def sim():
     return panel, truth
 
 
-def test_transition_is_product_of_macro_and_policy_chains():
-    """Oracle: the two softmaxes written as explicit loops."""
-    p = numpy_params(reference_point(CFG), CFG)
-    lt = joint_log_transition(np, p, 3, 4)
-    P = np.exp(lt)
+def _random_transition_point(seed: int = 0) -> dict:
+    """The reference point with every transition parameter drawn at random (no zeros to hide an
+    indexing error behind)."""
+    rng = np.random.default_rng(seed)
+    p = dict(reference_point(CFG))
+    for name in ("macro_offdiag", "macro_rate_raw", "macro_bs_raw", "rate_base", "rate_dev_bs",
+                 "rate_dev_macro", "bs_base", "bs_dev_rate", "bs_dev_macro"):
+        p[name] = rng.normal(-1.0 if "base" in name or "offdiag" in name else 0.0, 1.0, np.shape(p[name]))
+    return p
+
+
+def test_transition_is_the_factorised_product_of_three_softmaxes():
+    """Oracle: the three softmaxes written as explicit loops over the 27 x 27 joint states."""
+    p = _random_transition_point()
+    P = np.exp(joint_log_transition(np, numpy_params(p, CFG), CFG))
+    assert P.shape == (27, 27)
     np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
-    b = p["macro_policy_sd"] * p["macro_policy_raw"]
-    for s in range(3):
-        for z in range(4):
-            logits_s = np.array(
-                [0.0 if s2 == s else p["macro_offdiag"][s, [j for j in range(3) if j != s].index(s2)] + b[z, s2]
-                 for s2 in range(3)]
-            )
-            ps = np.exp(logits_s) / np.exp(logits_s).sum()
-            for s2 in range(3):
-                offs = [j for j in range(4) if j != z]
-                logits_z = np.array(
-                    [0.0 if z2 == z else p["policy_base"][z, offs.index(z2)]
-                     + p["policy_tau"] * p["policy_dev_raw"][s2, z, offs.index(z2)] for z2 in range(4)]
-                )
-                pz = np.exp(logits_z) / np.exp(logits_z).sum()
-                for z2 in range(4):
-                    assert P[s * 4 + z, s2 * 4 + z2] == pytest.approx(ps[s2] * pz[z2], rel=1e-10)
+    np.testing.assert_allclose(P, oracle_transition(p), rtol=1e-10, atol=0)
+
+
+def test_every_policy_combination_is_reachable():
+    """No structural zeros: every joint state (hold + QT, cutting + QT, hold + QE, cutting + QE, ...)
+    can be entered from every other, even QE -> QT directly, at the prior-mean parameters."""
+    from regimecast.models.macro import instrument_prior_means
+
+    p = dict(reference_point(CFG))
+    p["rate_base"] = instrument_prior_means(CFG.durations.rate, CFG.priors.rate_jump_logit)
+    p["bs_base"] = instrument_prior_means(CFG.durations.bs, CFG.priors.bs_jump_logit)
+    for name in ("rate_dev_bs", "rate_dev_macro", "bs_dev_rate", "bs_dev_macro", "macro_bs_raw"):
+        p[name] = np.zeros_like(p[name])
+    P = np.exp(joint_log_transition(np, numpy_params(p, CFG), CFG)).reshape(3, 3, 3, 3, 3, 3)
+    assert (P > 1e-9).all()
+    m = 1  # moderate
+    for r, b in [(1, 0), (0, 0), (1, 2), (0, 2)]:  # hold+QT, cutting+QT, hold+QE, cutting+QE
+        assert P[m, 2, 0, m, r, b] > 1e-6 and P[m, r, b, m, r, b] > 0.6  # reachable and sticky
+    # QE -> QT directly is a prior, not a zero: exp(bs_jump_logit) times the odds of QE -> steady
+    ratio = P[m, 1, 2, m, 1, 0] / P[m, 1, 2, m, 1, 1]
+    assert ratio == pytest.approx(np.exp(CFG.priors.bs_jump_logit), rel=1e-9)
+
+
+def test_prior_mean_logits_give_the_stated_durations():
+    """Oracle: at the prior-mean logits an instrument stays with probability 1 - 1/duration."""
+    from regimecast.models.macro import instrument_prior_means
+
+    for durations, jump in ((CFG.durations.rate, CFG.priors.rate_jump_logit),
+                            (CFG.durations.bs, CFG.priors.bs_jump_logit)):
+        mu = instrument_prior_means(durations, jump)
+        for i, dur in enumerate(durations):
+            stay = 1.0 / (1.0 + np.exp(mu[i]).sum())
+            assert 1.0 / (1.0 - stay) == pytest.approx(dur, rel=1e-12)
+        assert mu[0, 1] - mu[0, 0] == pytest.approx(jump)  # from role 0: to role 2 is the jump
+        assert mu[1, 0] == pytest.approx(mu[1, 1])  # from the middle both moves are adjacent
 
 
 def test_emission_matches_scipy_densities(sim):
@@ -64,29 +97,35 @@ def test_emission_matches_scipy_densities(sim):
     le = joint_log_emission(np, p, d, _cfg(start="1990-01"))
     nu = CFG.priors.student_nu
     for t in [5, 100, 200]:
-        for k in range(12):
-            s, z = divmod(k, 4)
+        for k in range(27):
+            s, r, b = k // 9, (k // 3) % 3, k % 3
             mu = p["cpi_mean"][s]
             want = stats.t.logpdf(d.cpi[t], nu, mu + p["cpi_ar"] * (d.cpi_lag[t] - mu), p["cpi_sigma"][s])
-            rate_loc = [p["rate_mean_qe"], *p["rate_mean"]][z]
+            rate_loc = [p["rate_hold"] - p["rate_gap"][0], p["rate_hold"], p["rate_hold"] + p["rate_gap"][1]][r]
             mult = np.sqrt(max(d.rate_lag[t], 0.25) / CFG.priors.rate_vol_level)
             if np.isfinite(d.rate_change[t]):
-                want += stats.t.logpdf(d.rate_change[t], nu, rate_loc, p["rate_scale"][z] * mult)
-            bs_loc = [p["bs_mean"][2], p["bs_mean"][1], p["bs_mean"][1], p["bs_mean"][0]][z]
+                want += stats.t.logpdf(d.rate_change[t], nu, rate_loc, p["rate_scale"][r] * mult)
+            if d.rate[t] < CFG.zlb and d.rate_lag[t] < CFG.zlb and r != 1:  # at the floor, not hold
+                want += CFG.priors.zlb_move_logit
+            bs_loc = float([p["bs_mid"] - p["bs_gap"][0], p["bs_mid"], p["bs_mid"] + p["bs_gap"][1]][b])
             bs_loc += d.bs_proxy[t] * p["bs_proxy_shift"]
-            bs_sc = p["bs_scale"][z] * (p["bs_proxy_scale"] if d.bs_proxy[t] else 1.0)
+            bs_sc = p["bs_scale"][b] * (p["bs_proxy_scale"] if d.bs_proxy[t] else 1.0)
             want += stats.t.logpdf(d.bs_growth[t], nu, bs_loc, bs_sc)
             if np.isfinite(d.vol[t]) and np.isfinite(d.vol_lag[t]):
-                lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
-                m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + lev
+                m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + _lev(p, k)
                 m_lag = m_t - p["vol_trend"] / CFG.volume_trend_per
                 want += stats.norm.logpdf(d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - m_lag), p["vol_sigma"])
             assert le[t, k] == pytest.approx(want, rel=1e-9), (t, k)
 
 
-def _cfg(**kw):
-    from dataclasses import replace
+def _lev(p: dict, k: int) -> float:
+    """The volume level shift of joint state k: macro (moderate = 0) + rate (hold = 0) + bs (steady = 0)."""
+    s, r, b = k // 9, (k // 3) % 3, k % 3
+    return (np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_rate"], 1, 0.0)[r]
+            + np.insert(p["vol_bs"], 1, 0.0)[b])
 
+
+def _cfg(**kw):
     return replace(CFG, **kw)
 
 
@@ -111,6 +150,13 @@ def test_missing_months_and_zero_lower_bound_drop_out(sim):
     panel2.loc[zlb, C.POLICY_RATE_CHANGE] = 5.0
     le2 = joint_log_emission(np, p, prepare_data(panel2, cfg), cfg)
     np.testing.assert_array_equal(le[80:83], le2[80:83])
+    # ... it is the observation "the rate did not move": zlb_move_logit for cutting and hiking only
+    free = replace(cfg, priors=replace(cfg.priors, zlb_move_logit=0.0))
+    diff = le - joint_log_emission(np, p, d, free)
+    rate_of_k = (np.arange(27) // 3) % 3
+    want = np.where(rate_of_k == 1, 0.0, CFG.priors.zlb_move_logit)
+    np.testing.assert_allclose(diff[80:83], np.broadcast_to(want, (3, 27)), atol=1e-12)
+    np.testing.assert_allclose(np.delete(diff, [80, 81, 82], axis=0), 0.0, atol=1e-12)
 
 
 def test_pytensor_graph_matches_numpy(sim):
@@ -140,22 +186,23 @@ def test_priors_keep_states_ordered_and_durations_plausible(sim):
     rng = np.random.default_rng(0)
     for i in range(200):
         point = {n: v[i] for n, v in zip(free, values, strict=True)}
-        lt = joint_log_transition(np, numpy_params(point, CFG), 3, 4)
-        P = np.exp(lt).reshape(3, 4, 3, 4)
-        stay_macro = np.array([P[s, :, s, :].sum(axis=-1).mean() for s in range(3)])
-        stay_policy = np.array([P[:, z, :, z].sum(axis=-1).mean() for z in range(4)])
-        durations.append(1.0 / (1.0 - np.concatenate([stay_macro, stay_policy])))
-        states = simulate_states(lt, np.array([6]), 240, rng)
+        lt = joint_log_transition(np, numpy_params(point, CFG), CFG)
+        P = np.exp(lt).reshape(3, 3, 3, 3, 3, 3)
+        stay_macro = np.array([P[s, :, :, s].sum(axis=(-2, -1)).mean() for s in range(3)])
+        stay_rate = np.array([P[:, r, :, :, r].sum(axis=-1).mean() * 3 for r in range(3)])
+        stay_bs = np.array([P[:, :, b, :, :, b].mean() * 9 for b in range(3)])
+        durations.append(1.0 / (1.0 - np.concatenate([stay_macro, stay_rate, stay_bs])))
+        states = simulate_states(lt, np.array([13]), 240, rng)
         from regimecast.models.macro_sim import simulate_series
 
         sims = simulate_series(point, CFG, states, initial={C.CPI_MOM_ANN: 2.0, C.POLICY_RATE: 3.0,
                                C.BALANCE_SHEET: 1000.0, C.SMALLCAP_VOLUME_LOG: 17.0}, trend0=3.0, rng=rng)
         cpi_q.append(np.quantile(sims[C.CPI_MOM_ANN], [0.05, 0.95]))
-    # prior median durations of each macro regime and policy state against the configured ones: the
-    # logit spread (sd 1 for macro, 1.5 for policy rows) shortens the median below the stated value
-    # (measured: macro ~0.8x, policy ~0.57x), but it stays within a factor of two
+    # prior median durations of each macro regime and instrument state against the configured ones:
+    # the logit spread (sd 1 for macro, 1.5 for the instrument rows, plus the pooled deviations)
+    # shortens the median below the stated value, but it stays within a factor of two
     dur = np.median(np.array(durations), axis=0)
-    stated = np.array([*CFG.durations.macro, *CFG.durations.policy()])
+    stated = np.array([*CFG.durations.macro, *CFG.durations.rate, *CFG.durations.bs])
     ratio = dur / stated
     assert ((ratio > 0.5) & (ratio < 1.25)).all(), (dur, stated)
     cpi_q = np.median(np.array(cpi_q), axis=0)
@@ -164,12 +211,12 @@ def test_priors_keep_states_ordered_and_durations_plausible(sim):
 
 def test_simulated_chain_frequencies_match_transition():
     p = numpy_params(reference_point(CFG), CFG)
-    lt = joint_log_transition(np, p, 3, 4)
+    lt = joint_log_transition(np, p, CFG)
     rng = np.random.default_rng(1)
-    start = np.full(20000, 6)
+    start = np.full(40000, 13)  # moderate | hold | steady
     paths = simulate_states(lt, start, 1, rng)
-    freq = np.bincount(paths[:, 1], minlength=12) / len(start)
-    P = np.exp(lt[6])
+    freq = np.bincount(paths[:, 1], minlength=27) / len(start)
+    P = oracle_transition(reference_point(CFG))[13]
     se = np.sqrt(P * (1 - P) / len(start))
     assert (np.abs(freq - P) < 5 * se + 1e-12).all()
 
@@ -187,8 +234,12 @@ def test_config_errors(tmp_path):
 
     with pytest.raises(ConfigError, match="unknown setting"):
         config_from_dict({"model": {"nonsense": 1}})
-    with pytest.raises(ConfigError, match="4 labels"):
-        config_from_dict({"model": {"policy_labels": ["QE", "hold"]}})
+    with pytest.raises(ConfigError, match="3 distinct labels"):
+        config_from_dict({"model": {"bs_labels": ["QE", "hold"]}})
+    with pytest.raises(ConfigError, match="old 4-state policy chain"):
+        config_from_dict({"model": {"policy_labels": ["QE", "cutting", "hold", "tightening"]}})
+    with pytest.raises(ConfigError, match="unique across"):
+        config_from_dict({"model": {"rate_labels": ["cutting", "hold", "QE"]}})
     with pytest.raises(ConfigError, match="must strictly increase"):
         config_from_dict({"model": {"priors": {"cpi_mean": [3.0, 2.0, 5.0]}}})
     with pytest.raises(ConfigError, match="unknown section"):
@@ -202,43 +253,38 @@ def test_config_errors(tmp_path):
 def test_simulated_panel_has_model_columns(sim):
     panel, truth = sim
     assert isinstance(panel.index, pd.DatetimeIndex)
-    assert set(truth.columns) == {"macro", "policy"}
+    assert set(truth.columns) == {"macro", "rate", "bs"}
     d = prepare_data(panel, _cfg(start="1990-01"))
     assert d.T == len(panel)
 
 
-def _tvtp_point(gamma):
-    p = dict(reference_point(CFG))
-    p["policy_tvtp"] = np.asarray(gamma, dtype=float)
+def _tvtp_point(gamma_rate, gamma_bs):
+    p = _random_transition_point(1)
+    p["rate_tvtp"] = np.asarray(gamma_rate, dtype=float)
+    p["bs_tvtp"] = np.asarray(gamma_bs, dtype=float)
     return p
 
 
 def test_tvtp_reduces_to_constant_transitions_when_the_effect_is_zero():
     drivers = np.array([-1.0, 0.0, 2.5])
-    lt3 = joint_log_transition(np, numpy_params(_tvtp_point(np.zeros(4)), CFG), 3, 4, drivers=drivers)
-    lt = joint_log_transition(np, numpy_params(reference_point(CFG), CFG), 3, 4)
-    assert lt3.shape == (3, 12, 12)
+    p = _tvtp_point(np.zeros(3), np.zeros(3))
+    lt3 = joint_log_transition(np, numpy_params(p, CFG), CFG, drivers=drivers)
+    lt = joint_log_transition(np, numpy_params(p, CFG), CFG)
+    assert lt3.shape == (3, 27, 27)
     for t in range(3):
         np.testing.assert_allclose(lt3[t], lt, atol=1e-12)
 
 
-def test_tvtp_shifts_moves_into_a_policy_state_by_the_driver():
-    """Oracle: the policy softmax of one row written out by hand, macro part unchanged."""
-    gamma = np.array([0.0, 0.0, 0.0, 1.2])  # inflation raises the odds of moving into tightening
-    p = numpy_params(_tvtp_point(gamma), CFG)
+def test_tvtp_shifts_moves_into_an_instrument_state_by_the_driver():
+    """Oracle: the loops of the factorised transition with the driver's extra logits."""
+    p = _tvtp_point([0.0, -0.3, 1.2], [0.5, 0.0, -0.7])  # inflation raises the odds of hiking
     drivers = np.array([0.0, 2.0])
-    P = np.exp(joint_log_transition(np, p, 3, 4, drivers=drivers))
+    P = np.exp(joint_log_transition(np, numpy_params(p, CFG), CFG, drivers=drivers))
     np.testing.assert_allclose(P.sum(axis=2), 1.0, atol=1e-12)
-    s, z, s2 = 1, 2, 1  # moderate|hold -> moderate|*
-    offs = [j for j in range(4) if j != z]
     for t, x in enumerate(drivers):
-        logits = np.array([0.0 if z2 == z else p["policy_base"][z, offs.index(z2)]
-                           + p["policy_tau"] * p["policy_dev_raw"][s2, z, offs.index(z2)] + gamma[z2] * x
-                           for z2 in range(4)])
-        pz = np.exp(logits) / np.exp(logits).sum()
-        ps = P[t, s * 4 + z, s2 * 4: s2 * 4 + 4].sum()
-        np.testing.assert_allclose(P[t, s * 4 + z, s2 * 4: s2 * 4 + 4], ps * pz, rtol=1e-10)
-    assert P[1, 6, 7] > 2 * P[0, 6, 7]  # hold -> tightening much likelier with inflation 6% above centre
+        np.testing.assert_allclose(P[t], oracle_transition(p, x), rtol=1e-10, atol=0)
+    hold_to_hike = P[:, 13, 9 + 2 * 3 + 1]  # moderate|hold|steady -> moderate|hiking|steady
+    assert hold_to_hike[1] > 2 * hold_to_hike[0]
 
 
 def test_tvtp_graph_matches_numpy(sim):
@@ -247,16 +293,16 @@ def test_tvtp_graph_matches_numpy(sim):
     d = prepare_data(panel, cfg)
     assert np.abs(d.infl_driver).max() > 0
     model, handles = build_macro_model(d, cfg)
-    assert "policy_tvtp" in [rv.name for rv in model.free_RVs]
-    point = _tvtp_point([0.3, -0.2, 0.0, 0.8])
+    assert {"rate_tvtp", "bs_tvtp"} <= {rv.name for rv in model.free_RVs}
+    point = _tvtp_point([0.3, -0.2, 0.8], [0.1, 0.0, -0.4])
     got = compile_matrices(model, handles)(point)
     want = log_matrices_np(point, d, cfg)
-    assert got[1].shape == (d.T - 1, 12, 12)
+    assert got[1].shape == (d.T - 1, 27, 27)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
-def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int) -> pd.DataFrame:
+def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int, n_qt: int) -> pd.DataFrame:
     """The simulated panel with a known number of months that point at each state."""
     panel = sim[0].copy()
     panel[C.CPI_YOY] = 2.8  # nearest the moderate prior mean
@@ -267,14 +313,18 @@ def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int) -> pd.DataFrame:
     panel.loc[later[:n_infl], C.CPI_YOY] = 8.0
     panel.loc[later[n_infl : n_infl + n_defl], C.CPI_YOY] = -1.0
     panel.loc[later[-n_qe:] if n_qe else [], C.BALANCE_SHEET_GROWTH] = 5.0
+    # a QT run of n_qt + 1 months: its first month's 3-month mean (0.5, 0.5, -1.0) = 0 is not QT-like,
+    # the next n_qt months' means (-0.5, -1.0, ...) are
+    panel.loc[later[100 : 101 + n_qt], C.BALANCE_SHEET_GROWTH] = -1.0
     return panel
 
 
-@pytest.mark.parametrize("n_infl,n_defl,n_qe", [(30, 5, 13), (23, 24, 11)])
-def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_defl, n_qe):
+@pytest.mark.parametrize("n_infl,n_defl,n_qe,n_qt", [(30, 5, 13, 23), (23, 24, 11, 24)])
+def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_defl, n_qe, n_qt):
     """Oracle: the months planted in the panel; the prior sds read off prior draws of the model."""
     from regimecast.models.macro import (
         MIN_QE_MONTHS,
+        MIN_QT_MONTHS,
         MIN_REGIME_MONTHS,
         MIN_VOLUME_MONTHS,
         PIN_FACTOR,
@@ -282,20 +332,29 @@ def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_
     )
 
     cfg = _cfg(start="1990-01", volume_start="1990-01")  # volume in the whole simulated window
-    d = prepare_data(_evidence_panel(sim, n_infl, n_defl, n_qe), cfg)
+    d = prepare_data(_evidence_panel(sim, n_infl, n_defl, n_qe, n_qt), cfg)
     ev = state_evidence(d, cfg)
     assert ev["vol_macro"].tolist() == [n_defl, 239 - n_infl - n_defl, n_infl]
     assert ev["cpi_macro"].tolist() == [n_defl, 240 - n_infl - n_defl, n_infl]
-    assert int(ev["qe"]) == n_qe and ev["vol_policy"][0] == n_qe
+    assert int(ev["qe"]) == n_qe and int(ev["qt"]) == n_qt
+    assert ev["vol_bs"].tolist() == [n_qt, 239 - n_qt - n_qe, n_qe]
+    assert ev["vol_rate"].tolist() == [0, 239, 0]
     model, _ = build_macro_model(d, cfg)
-    draws = pm.draw([model["vol_macro"], model["rate_mean_qe"], model["vol_policy"],
-                     model["cpi_sigma"], model["cpi_gap"]], 4000, random_seed=1)
+    draws = pm.draw([model["vol_macro"], model["bs_gap"], model["vol_bs"], model["cpi_sigma"],
+                     model["cpi_gap"], model["bs_scale"], model["vol_rate"]], 4000, random_seed=1)
     usual = 0.3
     want = [usual if n >= MIN_VOLUME_MONTHS else usual * PIN_FACTOR for n in (n_defl, n_infl)]
     np.testing.assert_allclose(draws[0].std(0), want, rtol=0.05)
-    qe_sd = 0.2 if n_qe >= MIN_QE_MONTHS else 0.2 * PIN_FACTOR
-    assert draws[1].std() == pytest.approx(qe_sd, rel=0.05)
-    assert draws[2].std(0)[0] == pytest.approx(usual * PIN_FACTOR, rel=0.05)  # < 24 QE volume months
+    qe_pin = 1.0 if n_qe >= MIN_QE_MONTHS else PIN_FACTOR
+    qt_pin = 1.0 if n_qt >= MIN_QT_MONTHS else PIN_FACTOR
+    gap_sd, scale_sd = CFG.priors.gap_sd, CFG.priors.scale_sd
+    np.testing.assert_allclose(np.log(draws[1]).std(0), [gap_sd * qt_pin, gap_sd * qe_pin], rtol=0.05)
+    np.testing.assert_allclose(np.log(draws[5]).std(0), np.array([qt_pin, 1.0, qe_pin]) * scale_sd,
+                               rtol=0.05)
+    # fewer than 24 QT / QE / cutting / hiking volume months: such a shift is pinned
+    want_bs = [usual if n >= MIN_VOLUME_MONTHS else usual * PIN_FACTOR for n in (n_qt, n_qe)]
+    np.testing.assert_allclose(draws[2].std(0), want_bs, rtol=0.05)
+    np.testing.assert_allclose(draws[6].std(0), usual * PIN_FACTOR, rtol=0.05)
     pinned = [n < MIN_REGIME_MONTHS for n in (n_defl, n_infl)]
     want_sigma = [CFG.priors.scale_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
     np.testing.assert_allclose(np.log(draws[3]).std(0)[[0, 2]], want_sigma, rtol=0.05)
@@ -315,9 +374,8 @@ def test_volume_splice_month_uses_last_months_proxy_level(sim):
     base = joint_log_emission(np, p0, d, cfg)
     t = int(np.flatnonzero(d.dates == pd.Timestamp("2000-01-01"))[0])
     step = d.trend[1] - d.trend[0]
-    for k in (0, 7):
-        s, z = divmod(k, 4)
-        lev = np.insert(p["vol_macro"], 1, 0.0)[s] + np.insert(p["vol_policy"], 2, 0.0)[z]
+    for k in (0, 7, 22):
+        lev = _lev(p, k)
         m_t = p["vol_level"] + p["vol_trend"] * d.trend[t] + lev
         m_prev = p["vol_level"] + p["vol_trend"] * (d.trend[t] - step) + lev + 0.4  # proxy month
         want = stats.norm.logpdf(d.vol[t], m_t + p["vol_ar"] * (d.vol_lag[t] - m_prev), p["vol_sigma"])
@@ -399,5 +457,5 @@ def test_volume_parameters_are_fixed_below_min_volume_months(sim, months, fixed)
     out = inactive_params(d, cfg)
     model, _ = build_macro_model(d, cfg)
     names = set(free_param_names(model))
-    for name in ("vol_level", "vol_trend", "vol_ar", "vol_sigma", "vol_macro", "vol_policy"):
+    for name in ("vol_level", "vol_trend", "vol_ar", "vol_sigma", "vol_macro", "vol_rate", "vol_bs"):
         assert (name in out) is fixed and (name in names) is not fixed, name

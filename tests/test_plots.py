@@ -67,11 +67,11 @@ def test_fan_quantiles_ignore_missing_values():
 
 
 def test_state_frequencies_known_shares():
-    policy = np.zeros((10, 4), dtype=np.int64)
-    policy[:3, 2:] = 3
-    freq = state_frequencies(make_forecast(policy), "policy")
-    np.testing.assert_allclose(freq.sel(policy="tightening").values, [0, 0, 0.3, 0.3])
-    np.testing.assert_allclose(freq.sum("policy").values, 1.0)
+    rate = np.ones((10, 4), dtype=np.int64)
+    rate[:3, 2:] = 2
+    freq = state_frequencies(make_forecast(rate=rate, bs=np.ones((10, 4), dtype=np.int64)), "rate")
+    np.testing.assert_allclose(freq.sel(rate="hiking").values, [0, 0, 0.3, 0.3])
+    np.testing.assert_allclose(freq.sum("rate").values, 1.0)
 
 
 @pytest.mark.parametrize("demo", [0, 1])
@@ -94,7 +94,7 @@ def test_plots_build_and_stamp_demo(demo):
     labels = ax.get_legend_handles_labels()[1]
     assert {"observed", "median", "50% band", "80% band", "90% band"} <= set(labels)
     assert any("as of 2026-03" in t for t in _texts(fan))
-    assert len(figs[1].axes) == 2
+    assert len(figs[1].axes) == 3  # macro, rate, bs
 
 
 def test_plot_fan_accepts_ax_and_returns_its_figure():
@@ -115,12 +115,12 @@ def test_fan_chart_draws_event_thresholds():
 
 def test_plot_regimes_one_panel_per_declared_chain():
     fc = make_random_forecast(n=60, horizon=12)
-    rate = np.zeros((60, 13), dtype=np.int64)
-    rate[:20, 4:] = 1
-    fc["rate_state"] = (("sample", "horizon"), rate)
-    fc.attrs["chains"] = ["macro", "policy", "rate"]
-    fc.attrs["rate_labels"] = ["flat", "hike"]
+    fiscal = np.zeros((60, 13), dtype=np.int64)
+    fiscal[:20, 4:] = 1
+    fc["fiscal_state"] = (("sample", "horizon"), fiscal)
+    fc.attrs["chains"] = ["macro", "rate", "bs", "fiscal"]
+    fc.attrs["fiscal_labels"] = ["flat", "hike"]
     fig = plot_regimes(make_history(), fc)
-    assert len(fig.axes) == 3
-    freq = state_frequencies(fc, "rate")
-    np.testing.assert_allclose(freq.sel(rate="hike").values, [0] * 4 + [20 / 60] * 9)
+    assert len(fig.axes) == 4
+    freq = state_frequencies(fc, "fiscal")
+    np.testing.assert_allclose(freq.sel(fiscal="hike").values, [0] * 4 + [20 / 60] * 9)

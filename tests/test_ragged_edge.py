@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pinned import CONFIG, pinned_fit, qe_prone_point, save_pinned_run
-from scipy.special import logsumexp
+from transition_oracle import joint_index, oracle_transition
 
 from regimecast.data import columns as C
 from regimecast.forecast import forecast
@@ -69,9 +69,11 @@ def _sticky_point() -> dict:
     """Regimes that (almost) never move, so a path's state over the missing months is its as-of state."""
     p = {k: np.array(v, copy=True) for k, v in qe_prone_point().items()}
     p["macro_offdiag"][:] = -30.0
-    p["policy_base"][:] = -30.0
-    p["policy_dev_raw"][:] = 0.0
-    p["macro_policy_raw"][:] = 0.0
+    for name in ("rate_base", "bs_base"):
+        p[name][:] = -30.0
+    for name in ("rate_dev_bs", "rate_dev_macro", "bs_dev_rate", "bs_dev_macro", "macro_rate_raw",
+                 "macro_bs_raw"):
+        p[name][:] = 0.0
     return p
 
 
@@ -139,14 +141,15 @@ def test_volume_starts_from_its_last_observation_carried_over_the_missing_months
     p = numpy_params(point, cfg)
     d = fit.data
     T = d.T
-    k0 = fc.macro_state.values[:, 0] * 4 + fc.policy_state.values[:, 0]
+    k0 = joint_index(fc.macro_state.values[:, 0], fc.rate_state.values[:, 0], fc.bs_state.values[:, 0])
     v_last = float(fit.panel[C.SMALLCAP_VOLUME_LOG].iloc[-VOL_GAP - 1])
-    pol = np.insert(p["vol_policy"], 2, 0.0)
+    rat = np.insert(p["vol_rate"], 1, 0.0)
+    bsl = np.insert(p["vol_bs"], 1, 0.0)
     mac = np.insert(p["vol_macro"], 1, 0.0)
     a = float(p["vol_ar"])
 
     def level(t, k):
-        return p["vol_level"] + p["vol_trend"] * d.trend[t] + mac[k // 4] + pol[k % 4]
+        return p["vol_level"] + p["vol_trend"] * d.trend[t] + mac[k // 9] + rat[(k // 3) % 3] + bsl[k % 3]
 
     def mean(k):
         return level(T - 1, k) + a**VOL_GAP * (v_last - level(T - 1 - VOL_GAP, k))
@@ -203,31 +206,11 @@ def test_real_panel_default_as_of_forecast_starts_from_observed_values(data_stor
 # --------------------------------------------------------------------------------------------------
 
 
-def _hand_transition(p: dict, x: float) -> np.ndarray:
-    """(12, 12) transition with driver ``x``, every softmax written as a loop."""
-    P = np.zeros((12, 12))
-    b = p["macro_policy_sd"] * p["macro_policy_raw"]
-    for s in range(3):
-        for z in range(4):
-            offs_s = [j for j in range(3) if j != s]
-            ls = np.array([0.0 if s2 == s else p["macro_offdiag"][s, offs_s.index(s2)] + b[z, s2]
-                           for s2 in range(3)])
-            ps = np.exp(ls - logsumexp(ls))
-            for s2 in range(3):
-                offs = [j for j in range(4) if j != z]
-                lz = np.array([0.0 if z2 == z else p["policy_base"][z, offs.index(z2)]
-                               + p["policy_tau"] * p["policy_dev_raw"][s2, z, offs.index(z2)]
-                               + p["policy_tvtp"][z2] * x for z2 in range(4)])
-                pz = np.exp(lz - logsumexp(lz))
-                for z2 in range(4):
-                    P[s * 4 + z, s2 * 4 + z2] = ps[s2] * pz[z2]
-    return P
-
-
 def test_tvtp_forecast_uses_the_as_of_inflation_print():
     cfg = CONFIG.replace(model={"tvtp": True})
     point = {k: np.array(v, copy=True) for k, v in qe_prone_point().items()}
-    point["policy_tvtp"] = np.array([0.0, -1.0, -1.0, 2.0])  # inflation -> tightening
+    point["rate_tvtp"] = np.array([-1.0, -1.0, 2.0])  # inflation -> hiking
+    point["bs_tvtp"] = np.array([0.5, 0.0, -1.0])  # inflation -> QT, away from QE
     panel, _ = simulate_panel(point, cfg.model, start="1995-01", end="2023-12", random_seed=2)
     panel = panel.copy()
     # the as-of print is far above the month before: the driver jumps from -1 to +3
@@ -238,10 +221,10 @@ def test_tvtp_forecast_uses_the_as_of_inflation_print():
     li, lt, le = fit.matrices(fit.points(1)[0])
     filt = hmm_filter(li, lt, le).filtered[-1]
     p = numpy_params(point, cfg.model)
-    want = filt @ _hand_transition(p, (12.0 - 3.0) / 3.0)
-    stale = filt @ _hand_transition(p, (0.0 - 3.0) / 3.0)
-    joint = fc.macro_state.values[:, 1] * 4 + fc.policy_state.values[:, 1]
-    got = np.bincount(joint, minlength=12) / joint.size
+    want = filt @ oracle_transition(p, (12.0 - 3.0) / 3.0)
+    stale = filt @ oracle_transition(p, (0.0 - 3.0) / 3.0)
+    joint = joint_index(fc.macro_state.values[:, 1], fc.rate_state.values[:, 1], fc.bs_state.values[:, 1])
+    got = np.bincount(joint, minlength=27) / joint.size
     se = np.sqrt(want * (1 - want) / joint.size)
     assert np.abs(got - want).max() > 0 and (np.abs(got - want) < 5 * se + 1e-9).all(), (got, want)
     assert np.abs(want - stale).max() > 10 * se.max()  # the test tells the two drivers apart

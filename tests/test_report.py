@@ -14,7 +14,7 @@ import matplotlib.image as mpimg  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from synthetic import QE, TIGHTENING, make_history, make_random_forecast  # noqa: E402
+from synthetic import make_history, make_random_forecast  # noqa: E402
 
 from regimecast.data.columns import COLUMN_META  # noqa: E402
 from regimecast.events import (  # noqa: E402
@@ -61,18 +61,18 @@ def _meta(demo: bool) -> dict:
 
 def _independent_numbers(fc) -> dict[str, float]:
     """Headline numbers recomputed with plain loops over the paths."""
-    pol = fc["policy_state"].values
-    n = pol.shape[0]
+    bs_paths, rate_paths = fc["bs_state"].values, fc["rate_state"].values  # bs: QT 0, QE 2; rate: hiking 2
+    n = bs_paths.shape[0]
     qe_by_12 = 0
     durations, censored, long_windows, started = [], 0, 0, 0
-    for path in pol:
-        start = next((h for h in range(1, H + 1) if path[h] == QE and path[h - 1] != QE), None)
+    for path, rate in zip(bs_paths, rate_paths, strict=True):
+        start = next((h for h in range(1, H + 1) if path[h] == 2 and path[h - 1] != 2), None)
         if start is not None and start <= 12:
             qe_by_12 += 1
         if start is None:
             continue
         started += 1
-        end = next((h for h in range(start, H + 1) if path[h] == TIGHTENING), None)
+        end = next((h for h in range(start, H + 1) if rate[h] == 2 or path[h] == 0), None)
         if end is None:
             censored += 1
             long_windows += H - start + 1 >= 6
@@ -192,7 +192,7 @@ def test_headline_table_plain_text():
 
 def test_write_outputs_from_toml_events(tmp_path):
     specs = tomllib.loads(
-        '[[events]]\nname = "qe"\nkind = "state_start"\nstate = "policy:QE"\nlabel = "QE starts"\n'
+        '[[events]]\nname = "qe"\nkind = "state_start"\nstate = "bs:QE"\nlabel = "QE starts"\n'
     )["events"]
     fc = make_random_forecast(n=80, horizon=9, seed=3)
     paths = write_outputs(tmp_path, fc, make_history(), specs, meta=_meta(False))

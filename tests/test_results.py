@@ -68,13 +68,14 @@ def switching_res() -> MarkovSwitchingResults:
 
 
 def _oracle_macro(fit: MacroFit, max_draws: int) -> dict[str, np.ndarray]:
-    """Per-draw smoothed macro / policy probabilities from the NumPy model and reference smoother."""
+    """Per-draw smoothed macro / rate / bs probabilities from the NumPy model and reference smoother."""
     m = CONFIG.model
-    out = {"macro": [], "policy": []}
+    out = {"macro": [], "rate": [], "bs": []}
     for p in fit.points(max_draws, random_seed=fit.random_seed):
-        sm = smoother_np(*log_matrices_np(p, fit.data, m)).smoothed.reshape(-1, m.n_macro, m.n_policy)
-        out["macro"].append(sm.sum(2))
-        out["policy"].append(sm.sum(1))
+        sm = smoother_np(*log_matrices_np(p, fit.data, m)).smoothed.reshape(-1, 3, 3, 3)  # (t, s, r, b)
+        out["macro"].append(sm.sum((2, 3)))
+        out["rate"].append(sm.sum((1, 3)))
+        out["bs"].append(sm.sum((1, 2)))
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -85,7 +86,7 @@ def test_macro_regime_probabilities_follow_max_draws_not_the_first_call(macro_fi
     assert few.attrs["draws_used"] == 3 and many.attrs["draws_used"] == 10
     for ds, n in ((few, 3), (many, 10)):
         want = _oracle_macro(macro_fit, n)
-        for dim in ("macro", "policy"):
+        for dim in ("macro", "rate", "bs"):
             got = ds[f"smoothed_{dim}"]
             np.testing.assert_allclose(got.sel(stat="mean"), want[dim].mean(0), atol=1e-8)
             np.testing.assert_allclose(got.sel(stat="lower"), np.quantile(want[dim], BAND[0], 0),
@@ -115,7 +116,7 @@ def _check_band(ds: xr.Dataset, dims: dict[str, list[str]]) -> None:
 def test_both_models_share_the_band_convention(macro_fit, switching_res):
     m = CONFIG.model
     _check_band(macro_fit.regime_probabilities(),
-                {"macro": list(m.macro_labels), "policy": list(m.policy_labels)})
+                {"macro": list(m.macro_labels), "rate": list(m.rate_labels), "bs": list(m.bs_labels)})
     res = switching_res.regime_probabilities()
     _check_band(res, {"regime": ["low", "high"]})
     # switching numbers against the reference smoother on the NumPy arrays, over all draws
@@ -136,12 +137,13 @@ def test_durations_share_the_band_convention(macro_fit, switching_res):
     stay = np.linspace(0.8, 0.98, N_DRAWS)
     np.testing.assert_allclose(sw.sel(stat="mean"), [np.mean(1 / (1 - stay))] * 2)
     mac = macro_fit.expected_durations(max_draws=4)
-    assert mac.dims == ("stat", "state") and mac.sizes["state"] == 12
+    assert mac.dims == ("stat", "state") and mac.sizes["state"] == 27
     _, lt, _ = log_matrices_np(macro_fit.points(1)[0], macro_fit.data, CONFIG.model)
     # cpi_ref does not enter the transitions: every draw has the same durations
     np.testing.assert_allclose(mac.sel(stat="upper"), 1 / (1 - np.exp(np.diag(lt))), rtol=1e-8)
-    assert list(mac.state.values[:2]) == [f"{CONFIG.model.macro_labels[0]}|{z}"
-                                           for z in CONFIG.model.policy_labels[:2]]
+    m = CONFIG.model
+    assert list(mac.state.values[:4]) == [f"{m.macro_labels[0]}|{m.rate_labels[0]}|{b}" for b in m.bs_labels] + [
+        f"{m.macro_labels[0]}|{m.rate_labels[1]}|{m.bs_labels[0]}"]
 
 
 def test_diagnostics_and_gate_are_shared(macro_fit, switching_res):

@@ -27,7 +27,7 @@ def fit() -> MacroFit:
             for k, v in point.items()}
     post["cpi_ref"] = post["cpi_ref"] + rng.normal(0, 0.3, (N_CHAINS, N_DRAWS))
     post["vol_level"] = post["vol_level"] + rng.normal(0, 0.05, (N_CHAINS, N_DRAWS))
-    post["policy_tau"] = post["policy_tau"] * np.exp(rng.normal(0, 0.5, (N_CHAINS, N_DRAWS)))
+    post["bs_tau"] = post["bs_tau"] * np.exp(rng.normal(0, 0.5, (N_CHAINS, N_DRAWS)))
     return MacroFit(config=CONFIG, panel=panel, idata=az.from_dict(posterior=post), random_seed=11)
 
 
@@ -65,15 +65,18 @@ def test_stored_regime_probabilities_match_a_fresh_computation(loaded):
     fresh = MacroFit(config=got.config, panel=got.panel, idata=az.InferenceData(
         posterior=got.idata.posterior), random_seed=got.random_seed).regime_probabilities()
     stored = got.regime_probabilities()
-    for name in ("smoothed_macro", "smoothed_policy", "filtered_macro", "filtered_policy"):
+    for name in ("smoothed_macro", "smoothed_rate", "smoothed_bs", "filtered_macro", "filtered_rate",
+                 "filtered_bs"):
         np.testing.assert_allclose(stored[name].values, fresh[name].values, rtol=0, atol=1e-9,
                                    err_msg=name)
-    smoothed = stored["smoothed_policy"].sel(stat="mean").values
-    assert smoothed.min() < 0.05 and smoothed.max() > 0.95  # informative, not flat
+    for chain in ("rate", "bs"):
+        smoothed = stored[f"smoothed_{chain}"].sel(stat="mean").values
+        assert smoothed.min() < 0.05 and smoothed.max() > 0.95  # informative, not flat
     regimes = pd.read_csv(run_dir / "regimes.csv")
-    for j, lab in enumerate(got.config.model.policy_labels):
-        np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_policy"].sel(stat="mean").values[:, j],
-                                   atol=1e-6)
+    for chain in ("rate", "bs"):
+        for j, lab in enumerate(getattr(got.config.model, f"{chain}_labels")):
+            np.testing.assert_allclose(regimes[f"p_{lab}"],
+                                       fresh[f"smoothed_{chain}"].sel(stat="mean").values[:, j], atol=1e-6)
     for j, lab in enumerate(got.config.model.macro_labels):
         np.testing.assert_allclose(regimes[f"p_{lab}"], fresh["smoothed_macro"].sel(stat="mean").values[:, j],
                                    atol=1e-6)

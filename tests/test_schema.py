@@ -25,9 +25,10 @@ def test_producer_output_round_trips_through_netcdf(fc, tmp_path):
     with xr.open_dataset(path, engine="h5netcdf") as back:
         back = back.load()
     schema.validate_forecast(back)
-    assert schema.chains(back) == ["macro", "policy"]
+    assert schema.chains(back) == ["macro", "rate", "bs"]
     assert schema.chain_labels(back) == schema.chain_labels(fc)
-    assert schema.chain_labels(back)["policy"] == ["QE", "cutting", "hold", "tightening"]
+    assert schema.chain_labels(back)["rate"] == ["cutting", "hold", "hiking"]
+    assert schema.chain_labels(back)["bs"] == ["QT", "steady", "QE"]
     for chain in schema.chains(back):
         np.testing.assert_array_equal(back[schema.state_variable(chain)], fc[schema.state_variable(chain)])
 
@@ -41,9 +42,9 @@ def test_producer_output_round_trips_through_netcdf(fc, tmp_path):
         (lambda ds: ds.assign_coords(horizon=ds.horizon + 1), "horizon coordinate"),
         (lambda ds: ds.drop_attrs(deep=False).assign_attrs(
             {k: v for k, v in ds.attrs.items() if k != "as_of"}), "'as_of'"),
-        (lambda ds: ds.assign_attrs(chains=["macro", "policy", "rate"]), "'rate'"),
-        (lambda ds: ds.drop_vars("policy_state"), "'policy_state'"),
-        (lambda ds: ds.assign_attrs(policy_labels=["QE", "cutting"]), "outside 0..1"),
+        (lambda ds: ds.assign_attrs(chains=["macro", "rate", "bs", "fiscal"]), "'fiscal'"),
+        (lambda ds: ds.drop_vars("bs_state"), "'bs_state'"),
+        (lambda ds: ds.assign_attrs(rate_labels=["cutting"]), "outside 0..0"),
     ],
 )
 def test_malformed_forecast_is_rejected_with_a_named_error(fc, breakage, match):
@@ -60,5 +61,5 @@ def test_no_chains_declared_is_rejected(fc):
 
 def test_older_forecast_without_chains_attr_declares_chains_by_labels(fc):
     old = fc.drop_attrs(deep=False).assign_attrs({k: v for k, v in fc.attrs.items() if k != "chains"})
-    assert schema.chains(old) == ["macro", "policy"]
+    assert schema.chains(old) == ["macro", "rate", "bs"]
     schema.validate_forecast(old)

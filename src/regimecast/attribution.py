@@ -38,8 +38,9 @@ from regimecast.reweight import (
     vol_prior_term,
 )
 
-#: The policy states whose start the attribution tracks: (column prefix, policy role index).
-TRACKED = (("qe", 0), ("cut", 1))
+#: The instrument states whose start the attribution tracks: (column prefix, chain, role index):
+#: QE is the balance-sheet chain's state 2, the first cut the rate chain's state 0.
+TRACKED = (("qe", "bs", 2), ("cut", "rate", 0))
 ATTRIBUTION_COLUMNS = ("step", "p_qe", "p_cut", "change_qe", "change_cut", "khat", "ess")
 
 
@@ -93,8 +94,8 @@ def reweight_with_news(
     months = NewMonths({}, np.empty((len(state_old.loglik), 0)), state_rev.log_a)
     if d_new.T > t_old:
         months = new_month_parts(arrays, tail_data(d_new, t_old, d_old.trend), cfg, fixed)
-    K = cfg.n_macro * cfg.n_policy
-    targets = {name: (np.arange(K) % cfg.n_policy) == z for name, z in TRACKED}
+    comps = cfg.state_components()
+    targets = {name: np.asarray(comps[chain]) == j for name, chain, j in TRACKED}
 
     def probs(alpha, log_a, w):
         return {n: float(np.sum(w * p_start_within(alpha, log_a, t, horizon))) for n, t in targets.items()}

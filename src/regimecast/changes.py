@@ -44,8 +44,7 @@ def forecast_summary(fit: MacroFit, *, seed: int) -> pd.DataFrame:
     cfg = fit.config
     fc = forecast(fit, horizon=cfg.forecast.horizon, max_draws=cfg.forecast.max_draws,
                   paths_per_draw=cfg.forecast.paths_per_draw, random_seed=seed)
-    events = load_events(cfg.events or DEFAULT_EVENT_SPECS, macro_labels=cfg.model.macro_labels,
-                         policy_labels=cfg.model.policy_labels)
+    events = load_events(cfg.events or DEFAULT_EVENT_SPECS, labels=cfg.model.chain_labels())
     return event_summary_table(evaluate_events(fc, history_dataset(fit), events))
 
 
@@ -103,13 +102,15 @@ def regime_changes(parent: MacroFit, fit: MacroFit) -> pd.DataFrame:
     m = fit.config.model
     start, end = parent.panel.index.max(), fit.panel.index.max()
     n_ahead = (end.year - start.year) * 12 + end.month - start.month
-    before = parent_view(parent, n_ahead).reshape(n_ahead + 1, m.n_macro, m.n_policy)
-    after = updated_view(fit, n_ahead + 1).reshape(n_ahead + 1, m.n_macro, m.n_policy)
+    comps = {c: np.asarray(v) for c, v in m.state_components().items()}
+    before = parent_view(parent, n_ahead)
+    after = updated_view(fit, n_ahead + 1)
     months = pd.date_range(start, end, freq="MS")
     rows = []
     for t, month in enumerate(months):
-        for chain, axis, labels in (("macro", 1, m.macro_labels), ("policy", 0, m.policy_labels)):
-            b, a = before[t].sum(axis=axis), after[t].sum(axis=axis)
+        for chain, labels in m.chain_labels().items():
+            b = np.bincount(comps[chain], weights=before[t], minlength=len(labels))
+            a = np.bincount(comps[chain], weights=after[t], minlength=len(labels))
             for j, lab in enumerate(labels):
                 rows.append(("regime", f"{month:%Y-%m}", f"P({chain} = {lab})", b[j], a[j], a[j] - b[j]))
     return pd.DataFrame(rows, columns=list(CHANGES_COLUMNS))

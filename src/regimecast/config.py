@@ -21,7 +21,14 @@ from typing import Any
 
 from regimecast.errors import ConfigError
 
-POLICY_ROLES = ("QE", "cutting", "hold", "tightening")
+#: The two policy instruments' states by role (the labels a config gives them keep this order).
+RATE_ROLES = ("cutting", "hold", "hiking")
+BS_ROLES = ("QT", "steady", "QE")
+#: The hidden chains of the model, in the order of the joint state index
+#: ``k = (s * n_rate + r) * n_bs + b`` (macro regime s, rate stance r, balance-sheet stance b).
+CHAINS = ("macro", "rate", "bs")
+#: What a run's manifest records as the model's structure; a run with another one is refused.
+MODEL_STRUCTURE = "macro x rate x bs (3 chains)"
 DEFAULT_CONFIG_RESOURCE = "default.toml"
 # PyMC's ``pm.sample(init=...)`` choices; nutpie honours only the default (a jittered start and a
 # diagonal mass matrix adapted in warm-up).
@@ -145,14 +152,11 @@ def _is_month(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Durations:
-    macro: tuple[float, ...] = (8.0, 60.0, 36.0)
-    QE: float = 8.0
-    cutting: float = 8.0
-    hold: float = 18.0
-    tightening: float = 12.0
+    """Prior expected durations (months) per state of each chain, in role order."""
 
-    def policy(self) -> tuple[float, float, float, float]:
-        return (self.QE, self.cutting, self.hold, self.tightening)
+    macro: tuple[float, ...] = (8.0, 60.0, 36.0)
+    rate: tuple[float, float, float] = (8.0, 18.0, 12.0)  # cutting, hold, hiking
+    bs: tuple[float, float, float] = (18.0, 48.0, 12.0)  # QT, steady, QE
 
 
 @dataclass(frozen=True)
@@ -166,11 +170,14 @@ class Priors:
     cpi_sigma: tuple[float, ...] = (3.0, 1.8, 3.0)
     rate_change_mean: tuple[float, float, float] = (-0.3, 0.0, 0.25)
     rate_hold_sd: float = 0.03
-    rate_scale: tuple[float, float, float, float] = (0.1, 0.15, 0.08, 0.12)
+    rate_scale: tuple[float, float, float] = (0.15, 0.08, 0.12)
     rate_vol_level: float = 4.0
+    zlb_move_logit: float = -4.0
     bs_growth_mean: tuple[float, float, float] = (-0.6, 0.5, 4.0)
     bs_mid_sd: float = 0.3
-    bs_scale: tuple[float, float, float, float] = (3.0, 0.6, 0.6, 0.6)
+    bs_scale: tuple[float, float, float] = (0.6, 0.6, 3.0)
+    rate_jump_logit: float = -2.0
+    bs_jump_logit: float = -3.0
     gap_sd: float = 0.3
     scale_sd: float = 0.25
     student_nu: float = 4.0
@@ -181,7 +188,8 @@ class Priors:
 @dataclass(frozen=True)
 class ModelConfig:
     macro_labels: tuple[str, ...] = ("deflationary", "moderate", "inflationary")
-    policy_labels: tuple[str, ...] = POLICY_ROLES
+    rate_labels: tuple[str, ...] = RATE_ROLES
+    bs_labels: tuple[str, ...] = BS_ROLES
     start: str = "1960-01"
     min_months: int = 120
     zlb: float = 0.25
@@ -193,16 +201,27 @@ class ModelConfig:
     priors: Priors = field(default_factory=Priors)
 
     def __post_init__(self) -> None:
-        if len(self.policy_labels) != 4:
-            raise ConfigError(
-                "model.policy_labels needs exactly 4 labels, by role [QE, cutting, hold, tightening]; "
-                f"got {list(self.policy_labels)}"
-            )
+        for name, roles in (("rate_labels", RATE_ROLES), ("bs_labels", BS_ROLES)):
+            labels = getattr(self, name)
+            if len(labels) != 3 or len(set(labels)) != 3:
+                raise ConfigError(
+                    f"model.{name} needs exactly 3 distinct labels, by role [{', '.join(roles)}]; "
+                    f"got {list(labels)}"
+                )
         n = len(self.macro_labels)
-        if n < 2:
-            raise ConfigError("model.macro_labels needs at least 2 regimes")
-        if len(set(self.macro_labels) | set(self.policy_labels)) != n + 4:
-            raise ConfigError("model labels must be unique across macro_labels and policy_labels")
+        if n < 2 or len(set(self.macro_labels)) != n:
+            raise ConfigError("model.macro_labels needs at least 2 distinct regimes")
+        if len(set(self.macro_labels) | set(self.rate_labels) | set(self.bs_labels)) != n + 6:
+            raise ConfigError(
+                "model labels must be unique across macro_labels, rate_labels and bs_labels (outputs "
+                "name a state by its label alone)"
+            )
+        for name in ("rate", "bs"):
+            if len(getattr(self.durations, name)) != 3:
+                raise ConfigError(f"model.durations.{name} needs 3 values (one per {name} state)")
+        for name in ("rate_scale", "bs_scale"):
+            if len(getattr(self.priors, name)) != 3:
+                raise ConfigError(f"model.priors.{name} needs 3 values (one per state, role order)")
         if len(self.durations.macro) != n:
             raise ConfigError(
                 f"model.durations.macro needs {n} values (one per macro regime), "
@@ -228,8 +247,45 @@ class ModelConfig:
         return len(self.macro_labels)
 
     @property
+    def n_rate(self) -> int:
+        return len(self.rate_labels)
+
+    @property
+    def n_bs(self) -> int:
+        return len(self.bs_labels)
+
+    @property
     def n_policy(self) -> int:
-        return len(self.policy_labels)
+        """Joint policy states (rate stance x balance-sheet stance), index ``z = r * n_bs + b``."""
+        return self.n_rate * self.n_bs
+
+    @property
+    def n_states(self) -> int:
+        """Joint states of the model: macro x rate x bs."""
+        return self.n_macro * self.n_policy
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        return CHAINS
+
+    def chain_labels(self) -> dict[str, tuple[str, ...]]:
+        """``{chain: labels}`` in :data:`CHAINS` order."""
+        return {c: getattr(self, f"{c}_labels") for c in CHAINS}
+
+    def state_components(self) -> dict[str, tuple[int, ...]]:
+        """``{chain: (K,) state index of that chain}`` for every joint state ``k``."""
+        nR, nB = self.n_rate, self.n_bs
+        ks = range(self.n_states)
+        return {
+            "macro": tuple(k // (nR * nB) for k in ks),
+            "rate": tuple((k // nB) % nR for k in ks),
+            "bs": tuple(k % nB for k in ks),
+        }
+
+    def joint_labels(self) -> list[str]:
+        """``"<macro>|<rate>|<bs>"`` for every joint state, in joint index order."""
+        return [f"{s}|{r}|{b}" for s in self.macro_labels for r in self.rate_labels
+                for b in self.bs_labels]
 
 
 @dataclass(frozen=True)
@@ -316,6 +372,13 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "") -> RunConfig:
         raise ConfigError(
             f"{source or 'config'}: unknown section(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(allowed))}"
+        )
+    if isinstance(raw.get("model"), dict) and "policy_labels" in raw["model"]:
+        raise ConfigError(
+            f"{source or 'config'}: model.policy_labels belongs to the old 4-state policy chain; the "
+            "model now has two instruments: set model.rate_labels (cutting, hold, hiking) and "
+            "model.bs_labels (QT, steady, QE), durations per instrument (start from the packaged "
+            "default: regimecast.config.default_config_text())"
         )
     events = raw.get("events", [])
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):

@@ -4,19 +4,24 @@ An event is a small frozen dataclass built from a dict (as parsed from a TOML ``
 :func:`load_events`.  Each kind is one class with its own ``parse`` and ``evaluate``, registered in
 :data:`EVENT_KINDS`, so users add events in TOML without code and a new kind is one class.  A state is
 written ``"<chain>:<label>"`` for any chain the forecast declares (:mod:`regimecast.schema`), e.g.
-``"policy:QE"`` or ``"macro:inflationary"``.
+``"bs:QE"``, ``"rate:cutting"`` or ``"macro:inflationary"``.
 
 ``state_start``
-    ``state = "policy:QE"``.  The event happens at the first month ``h >= 1`` at which the chain
+    ``state = "bs:QE"``.  The event happens at the first month ``h >= 1`` at which the chain
     *enters* the state: ``S_h = target`` and ``S_{h-1} != target``.  An episode already running at the
     as-of month (``h = 0``) is not a start, so a path that is in QE at ``h = 0`` only starts QE after
     leaving and re-entering it.  With ``allow_ongoing = true`` a path already in the state at
     ``h = 0`` counts as a start at ``h = 0``.
 
+``state_end``
+    ``state = "bs:QT"``.  The first month ``h >= 1`` at which the chain *leaves* the state:
+    ``S_{h-1} = target`` and ``S_h != target`` (e.g. ``qt_end``: the balance sheet stops shrinking).
+    A path not in the state at ``h = 0`` must enter it first.
+
 ``duration``
-    ``start = "policy:QE"``, ``end = "policy:tightening"`` or a list of states
-    (``end = ["policy:tightening", "balance:QT"]``: the window closes at the first month in *any* of
-    them).  On paths where the start (a ``state_start`` of ``start``, same ``allow_ongoing`` rule)
+    ``start = "bs:QE"``, ``end = "rate:hiking"`` or a list of states
+    (``end = ["rate:hiking", "bs:QT"]``: the window closes at the first month in *any* of
+    them, here the first hike or the start of QT, whichever comes first).  On paths where the start (a ``state_start`` of ``start``, same ``allow_ongoing`` rule)
     happens at month ``s``, the duration is ``e - s`` where ``e`` is the first month ``e >= s`` in an
     end state.  When no such ``e <= H`` exists the duration is *right-censored*: the window was
     still open at the horizon end and its length is only known to be at least ``H - s + 1`` months.
@@ -113,6 +118,7 @@ SUBJECTS: dict[str, str] = {
 WITHIN_MONTHS: tuple[int, ...] = (6, 12, 24)
 
 STATE_START = "state_start"
+STATE_END = "state_end"
 DURATION_KIND = "duration"
 THRESHOLD = "threshold"
 IF_MET_OPTIONS: tuple[str, ...] = ("ignore", "report", "count_at_0")
@@ -124,24 +130,22 @@ _MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
 #: The events shipped by default (the same dicts ``models/default.toml``'s ``[[events]]`` parse to,
 #: plus their labels).  Every one is defined at every as-of month with volume history.
 DEFAULT_EVENT_SPECS: tuple[dict[str, Any], ...] = (
-    {"name": "qe_start", "kind": STATE_START, "state": "policy:QE", "label": "QE starts"},
-    {
-        "name": "first_cut",
-        "kind": STATE_START,
-        "state": "policy:cutting",
-        "label": "first rate cut",
-    },
+    {"name": "qe_start", "kind": STATE_START, "state": "bs:QE", "label": "QE starts"},
+    {"name": "first_cut", "kind": STATE_START, "state": "rate:cutting", "label": "first rate cut"},
+    {"name": "first_hike", "kind": STATE_START, "state": "rate:hiking", "label": "first rate hike"},
+    {"name": "qt_end", "kind": STATE_END, "state": "bs:QT",
+     "label": "QT ends (the balance sheet stops shrinking)"},
     {
         "name": "bullish_window",
         "kind": DURATION_KIND,
-        "start": "policy:QE",
-        "end": "policy:tightening",
-        "label": "bullish window (QE until tightening returns)",
+        "start": "bs:QE",
+        "end": ["rate:hiking", "bs:QT"],
+        "label": "bullish window (QE until the first hike or QT)",
     },
     {
         "name": "inflation_after_qe",
         "kind": DURATION_KIND,
-        "start": "policy:QE",
+        "start": "bs:QE",
         "end": "macro:inflationary",
         "label": "time from QE to inflation's return",
     },
@@ -189,7 +193,7 @@ class ParseContext:
 
 @dataclass(frozen=True)
 class StateRef:
-    """A state of one chain, written ``"policy:QE"`` or ``"macro:inflationary"``."""
+    """A state of one chain, written ``"bs:QE"`` or ``"macro:inflationary"``."""
 
     chain: str
     label: str
@@ -257,6 +261,16 @@ def _first_true(mask: np.ndarray) -> np.ndarray:
     first = np.argmax(mask, axis=1).astype(float)
     first[~mask.any(axis=1)] = np.nan
     return first
+
+
+def state_end_months(in_state: np.ndarray) -> np.ndarray:
+    """First month ``h >= 1`` leaving the state (in it at ``h - 1``, not at ``h``), per path.
+
+    ``in_state`` (N, H+1) bool; returns (N,) float, NaN where the state is not left within the horizon.
+    """
+    leave = np.zeros_like(in_state, dtype=bool)
+    leave[:, 1:] = in_state[:, :-1] & ~in_state[:, 1:]
+    return _first_true(leave)
 
 
 def state_start_months(in_state: np.ndarray, *, allow_ongoing: bool = False) -> np.ndarray:
@@ -460,6 +474,32 @@ class StateStartEvent(_EventKind):
     def evaluate(self, forecast: xr.Dataset, history: xr.Dataset) -> EventResult:
         in_state = _in_state(forecast, self.state, self.name)
         first = state_start_months(in_state, allow_ongoing=self.allow_ongoing)
+        return EventResult(first, _dated_summary(first, in_state.shape[1]))
+
+
+@register
+@dataclass(frozen=True)
+class StateEndEvent(_EventKind):
+    """First month ``h >= 1`` at which the chain leaves ``state`` (see the module docstring)."""
+
+    name: str
+    state: StateRef
+    label: str = ""
+    kind: ClassVar[str] = STATE_END
+    REQUIRED: ClassVar[frozenset[str]] = frozenset({"state"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any], ctx: ParseContext) -> StateEndEvent:
+        return cls(name=spec["name"], state=_parse_state(spec["state"], "state", ctx),
+                   label=spec.get("label", ""))
+
+    def default_label(self) -> str:
+        return f"{self.state.label} ends"
+
+    def evaluate(self, forecast: xr.Dataset, history: xr.Dataset) -> EventResult:
+        in_state = _in_state(forecast, self.state, self.name)
+        first = state_end_months(in_state)
         return EventResult(first, _dated_summary(first, in_state.shape[1]))
 
 
@@ -805,7 +845,7 @@ def trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-Event = StateStartEvent | DurationEvent | ThresholdEvent
+Event = StateStartEvent | StateEndEvent | DurationEvent | ThresholdEvent
 
 
 def _spec_key(spec: Mapping[str, Any]) -> str:
@@ -884,7 +924,6 @@ def load_events(
     *,
     labels: Mapping[str, Sequence[str]] | None = None,
     macro_labels: Sequence[str] | None = None,
-    policy_labels: Sequence[str] | None = None,
     variables: Sequence[str] = FORECAST_VARIABLES,
 ) -> tuple[Event, ...]:
     """Build validated event definitions from dicts (a TOML ``[[events]]`` list).
@@ -892,7 +931,7 @@ def load_events(
     ``labels`` maps each chain to its state labels, from the model config
     (:func:`regimecast.schema.model_chain_labels`) or a forecast
     (:func:`regimecast.schema.chain_labels`); without it, the default config's chains.
-    ``macro_labels``/``policy_labels`` replace those two chains' labels.
+    ``macro_labels`` replaces that chain's labels.
 
     Raises :class:`~regimecast.errors.ConfigError` naming the event and the field at fault: unknown
     kind, missing or unknown field, unknown chain, state label or variable, or a duplicated name.
@@ -900,8 +939,6 @@ def load_events(
     chains = {k: list(v) for k, v in (labels if labels is not None else config_labels()).items()}
     if macro_labels is not None:
         chains["macro"] = list(macro_labels)
-    if policy_labels is not None:
-        chains["policy"] = list(policy_labels)
     ctx = ParseContext("events", chains, tuple(variables))
     events: list[Event] = []
     seen: set[str] = set()

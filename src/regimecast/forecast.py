@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,11 +39,27 @@ _DIMS = (schema.SAMPLE, schema.HORIZON)
 FORECAST_SERIES = (C.CPI_YOY, C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME)
 
 
-def parse_scenario(text: str | None, as_of: pd.Timestamp, horizon: int) -> dict[str, np.ndarray]:
+def parse_scenario(
+    text: str | None,
+    as_of: pd.Timestamp,
+    horizon: int,
+    labels: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, np.ndarray]:
     """Parse ``"cpi_mom_ann:2024-04=0.0,2024-05=-1.0;balance_sheet_growth:2024-06=3"``.
 
-    Returns ``{variable: (horizon + 1,) array}`` with NaN where no print is given (index 0 = as-of).
+    A part may also fix a chain's state: ``"bs:2024-06=QT;rate:2024-06..2024-09=hold"`` conditions on
+    the balance-sheet stance being QT in 2024-06 and the rate stance on hold (for any chain of
+    ``labels``, ``{chain: state labels}``, default the default model's chains).  Prints of
+    ``policy_rate_change`` inform the rate stance and ``balance_sheet_growth`` the balance-sheet
+    stance through the model's emissions.
+
+    Returns ``{variable or chain: (horizon + 1,) array}`` with NaN where nothing is given (index 0 =
+    as-of); a chain's array holds the index of the required state label.
     """
+    if labels is None:
+        from regimecast.config import ModelConfig
+
+        labels = ModelConfig().chain_labels()
     out: dict[str, np.ndarray] = {}
     if not text or not text.strip():
         return out
@@ -58,33 +74,73 @@ def parse_scenario(text: str | None, as_of: pd.Timestamp, horizon: int) -> dict[
             )
         var, prints = part.split(":", 1)
         var = var.strip()
-        if var not in SCENARIO_VARIABLES:
+        if var not in SCENARIO_VARIABLES and var not in labels:
             raise ConfigError(
-                f"scenario variable {var!r} is not modelled; use one of {', '.join(SCENARIO_VARIABLES)}"
+                f"scenario variable {var!r} is not modelled; use one of {', '.join(SCENARIO_VARIABLES)} "
+                f"or a chain ({', '.join(labels)}) with a state label"
             )
         arr = out.setdefault(var, np.full(horizon + 1, np.nan))
         for item in prints.split(","):
+            if var in labels:
+                _parse_state_item(item, var, list(labels[var]), arr, as_of, horizon)
+                continue
             m = re.fullmatch(r"\s*(\d{4}-\d{2})\s*=\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*", item)
             if not m:
                 raise ConfigError(f"scenario print {item!r} for {var}: expected YYYY-MM=number")
-            month = pd.Timestamp(m.group(1) + "-01")
-            h = (month.year - as_of.year) * 12 + month.month - as_of.month
-            if not 1 <= h <= horizon:
-                raise ConfigError(
-                    f"scenario month {m.group(1)} is outside the forecast window "
-                    f"({(as_of + pd.DateOffset(months=1)):%Y-%m} .. "
-                    f"{(as_of + pd.DateOffset(months=horizon)):%Y-%m})"
-                )
-            arr[h] = float(m.group(2))
+            arr[_scenario_step(m.group(1), as_of, horizon)] = float(m.group(2))
+    return out
+
+
+def _scenario_step(month_text: str, as_of: pd.Timestamp, horizon: int) -> int:
+    month = pd.Timestamp(month_text + "-01")
+    h = (month.year - as_of.year) * 12 + month.month - as_of.month
+    if not 1 <= h <= horizon:
+        raise ConfigError(
+            f"scenario month {month_text} is outside the forecast window "
+            f"({(as_of + pd.DateOffset(months=1)):%Y-%m} .. "
+            f"{(as_of + pd.DateOffset(months=horizon)):%Y-%m})"
+        )
+    return h
+
+
+def _parse_state_item(item: str, chain: str, labels: list[str], arr: np.ndarray,
+                      as_of: pd.Timestamp, horizon: int) -> None:
+    """``YYYY-MM=label`` or ``YYYY-MM..YYYY-MM=label`` of a chain into ``arr`` (label indices)."""
+    m = re.fullmatch(r"\s*(\d{4}-\d{2})(?:\s*\.\.\s*(\d{4}-\d{2}))?\s*=\s*(\S+)\s*", item)
+    if not m:
+        raise ConfigError(
+            f"scenario item {item!r} for chain {chain}: expected YYYY-MM=label or "
+            f"YYYY-MM..YYYY-MM=label with a label in {labels}"
+        )
+    if m.group(3) not in labels:
+        raise ConfigError(
+            f"scenario item {item!r}: {m.group(3)!r} is not a {chain} state; use one of {labels}"
+        )
+    lo = _scenario_step(m.group(1), as_of, horizon)
+    hi = _scenario_step(m.group(2), as_of, horizon) if m.group(2) else lo
+    if hi < lo:
+        raise ConfigError(f"scenario item {item!r}: the range ends before it starts")
+    arr[lo : hi + 1] = labels.index(m.group(3))
+
+
+def _state_conditions(cfg, scenario: dict[str, np.ndarray], horizon: int) -> np.ndarray:
+    """(H, K) log emission of the chains' required states: 0 where allowed, -inf elsewhere."""
+    out = np.zeros((horizon, cfg.n_states))
+    for chain, comp in cfg.state_components().items():
+        req = scenario.get(chain)
+        if req is None:
+            continue
+        fixed = np.isfinite(req[1:])
+        bad = fixed[:, None] & (np.asarray(comp)[None, :] != np.nan_to_num(req[1:])[:, None])
+        out[bad] = -np.inf
     return out
 
 
 def _future_emission(point: dict, fit: MacroFit, scenario: dict[str, np.ndarray], horizon: int):
     """(H, K) log emissions of the months ahead: 0 (unobserved) except scenario prints."""
     cfg = fit.config.model
-    K = cfg.n_macro * cfg.n_policy
     if not scenario:
-        return np.zeros((horizon, K))
+        return np.zeros((horizon, cfg.n_states))
     d = fit.data
     nan = np.full(horizon, np.nan)
     cpi = scenario.get(C.CPI_MOM_ANN, np.full(horizon + 1, np.nan)).copy()
@@ -106,12 +162,13 @@ def _future_emission(point: dict, fit: MacroFit, scenario: dict[str, np.ndarray]
         trend=d.trend[-1] + (np.arange(1, horizon + 1)) * (d.trend[1] - d.trend[0]),
         infl_driver=np.zeros(horizon),
     )
-    le = joint_log_emission(np, numpy_params(point, cfg), fut, cfg)
+    le = joint_log_emission(np, numpy_params(point, cfg), fut, cfg) + _state_conditions(
+        cfg, scenario, horizon)
     # a CPI print whose previous month is unknown: use the regime's stationary AR(1) distribution
     lone = np.isfinite(fut.cpi) & ~np.isfinite(fut.cpi_lag)
     if lone.any():
         p = numpy_params(point, cfg)
-        s_of = np.repeat(np.arange(cfg.n_macro), cfg.n_policy)
+        s_of = np.asarray(cfg.state_components()["macro"])
         mu = p["cpi_mean"][s_of]
         sd = p["cpi_sigma"][s_of] / np.sqrt(1.0 - p["cpi_ar"] ** 2)
         y = fut.cpi[lone][:, None]
@@ -194,8 +251,7 @@ def _future_transitions(p: dict, fit: MacroFit, lt: np.ndarray, horizon: int) ->
     cfg = fit.config.model
     yoy = fit.panel.loc[: fit.data.dates[-1]].get(C.CPI_YOY, pd.Series(dtype=float)).dropna()
     x = (float(yoy.iloc[-1]) - INFLATION_CENTRE) / INFLATION_SCALE if len(yoy) else 0.0
-    ahead = joint_log_transition(np, numpy_params(p, cfg), cfg.n_macro, cfg.n_policy,
-                                 drivers=np.full(horizon, x))
+    ahead = joint_log_transition(np, numpy_params(p, cfg), cfg, drivers=np.full(horizon, x))
     return np.concatenate([lt, ahead])
 
 
@@ -213,19 +269,20 @@ def forecast(
     """Simulate ``horizon`` months ahead from every (or ``max_draws``) posterior draw.
 
     Returns a Dataset with dims ``sample`` (draw x path) and ``horizon`` (0 = the as-of month), a
-    ``date`` coordinate of month starts, integer ``macro_state`` / ``policy_state`` (labels in attrs)
+    ``date`` coordinate of month starts, integer ``macro_state`` / ``rate_state`` / ``bs_state``
+    (labels in attrs)
     and the series ``cpi_yoy``, ``cpi_mom_ann``, ``policy_rate``, ``balance_sheet``,
     ``smallcap_volume``.
     """
     cfg = fit.config.model
     d = fit.data
     as_of = d.dates[-1]
-    scen = parse_scenario(scenario, as_of, horizon)
+    scen = parse_scenario(scenario, as_of, horizon, cfg.chain_labels())
     rng = np.random.default_rng(random_seed)
     points = fit.points(max_draws, random_seed=random_seed)
     panel = fit.panel.loc[: as_of]
     last = _last_observed(panel, d.dates)
-    fixed = {C.CPI_MOM_ANN: scen[C.CPI_MOM_ANN]} if C.CPI_MOM_ANN in scen else None
+    fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
     T = d.T
     n = len(points) * paths_per_draw
     states = np.empty((n, horizon + 1), dtype=np.int64)
@@ -255,8 +312,8 @@ def forecast(
     dates = pd.date_range(as_of, periods=horizon + 1, freq="MS")
     ds = xr.Dataset(
         {
-            schema.state_variable("macro"): (_DIMS, states // cfg.n_policy),
-            schema.state_variable("policy"): (_DIMS, states % cfg.n_policy),
+            **{schema.state_variable(c): (_DIMS, np.asarray(comp)[states])
+               for c, comp in cfg.state_components().items()},
             **{k: (_DIMS, v) for k, v in series.items()},
         },
         coords={schema.SAMPLE: np.arange(n), schema.HORIZON: np.arange(horizon + 1),
@@ -286,7 +343,7 @@ def history_dataset(fit: MacroFit) -> xr.Dataset:
         {k: (schema.TIME, panel[k].to_numpy(dtype=float)) for k in FORECAST_SERIES if k in panel},
         coords={schema.TIME: pd.DatetimeIndex(panel.index).values},
     )
-    for chain in ("macro", "policy"):
+    for chain in fit.config.model.chains:
         ds[schema.probability_variable(chain)] = (
             reg[f"smoothed_{chain}"].sel(stat="mean", drop=True).reindex(time=ds.time)
         )

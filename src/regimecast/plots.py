@@ -59,6 +59,9 @@ STATE_COLORS: dict[str, str] = {
     "cutting": "#91cf60",
     "hold": "#bdbdbd",
     "tightening": "#d73027",
+    "hiking": "#d73027",
+    "QT": "#fc8d59",
+    "steady": "#d9d9d9",
 }
 
 
@@ -264,7 +267,7 @@ def plot_fan(
 # --------------------------------------------------------------------------------------------------
 def state_frequencies(forecast: xr.Dataset, chain: str) -> xr.DataArray:
     """Share of samples in each state of ``chain`` (any chain the forecast declares, e.g.
-    ``"macro"`` or ``"policy"``) by horizon.
+    ``"macro"``, ``"rate"`` or ``"bs"``) by horizon.
 
     Returns
     -------
@@ -323,7 +326,12 @@ def plot_regimes(
     return _finish(fig, is_demo(forecast))
 
 
-_CHAIN_TITLES = {"macro": "Macro regime probabilities", "policy": "Policy state probabilities"}
+_CHAIN_TITLES = {
+    "macro": "Macro regime probabilities",
+    "policy": "Policy state probabilities",
+    "rate": "Rate stance probabilities",
+    "bs": "Balance-sheet stance probabilities",
+}
 
 
 def _history_shares(

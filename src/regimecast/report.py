@@ -35,6 +35,7 @@ from regimecast.data.columns import BALANCE_SHEET, CPI_YOY, POLICY_RATE, SMALLCA
 from regimecast.errors import DataError
 from regimecast.events import (
     DURATION_KIND,
+    STATE_END,
     STATE_START,
     Event,
     evaluate_events,
@@ -192,7 +193,7 @@ def headline_lines(result: xr.Dataset, summary: pd.DataFrame) -> list[str]:
     lines = []
     for rec in summary.to_dict("records"):
         label = rec["label"]
-        if rec["kind"] == STATE_START:
+        if rec["kind"] in (STATE_START, STATE_END):
             k = _within_k(12, horizon)
             line = f"P({label} by {_long_month(dates[k])}) = {_pct(rec['p_within_12m'])}"
             if math.isfinite(rec["median_months"]):
@@ -516,7 +517,7 @@ def _write_charts(
         out[name] = _save_png(fig, run_dir / name)
         images.append((name, f"Fan chart of {var}: 50/80/90% bands"))
     out[REGIMES_PNG] = _save_png(plot_regimes(history, forecast), run_dir / REGIMES_PNG)
-    images.append((REGIMES_PNG, "Macro regime and policy state probabilities"))
+    images.append((REGIMES_PNG, "Macro regime, rate stance and balance-sheet stance probabilities"))
     out[EVENTS_PNG] = _save_png(plot_events(result), run_dir / EVENTS_PNG)
     images.append((EVENTS_PNG, "Event probabilities and window lengths"))
     return out, images

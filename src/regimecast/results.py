@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class MacroRegimeModel:
-    """The macro-regime x policy-state model as a specification; ``fit`` never mutates it."""
+    """The macro-regime x rate-stance x balance-sheet-stance model as a specification; ``fit`` never
+    mutates it."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
@@ -37,7 +38,7 @@ class MacroRegimeModel:
         model, _ = build_macro_model(data, cfg.model)
         log.info("sampling %d chains x (%d tune + %d draws), T = %d months, K = %d states",
                  cfg.sampler.chains, cfg.sampler.tune, cfg.sampler.draws, data.T,
-                 cfg.model.n_macro * cfg.model.n_policy)
+                 cfg.model.n_states)
         idata = sample_model(model, cfg.sampler, random_seed=random_seed, progressbar=progressbar)
         return MacroFit(config=cfg, panel=panel, idata=idata, random_seed=random_seed)
 
@@ -47,9 +48,9 @@ class MacroFit(HMMResults):
     """A fitted model: posterior, regime probabilities, diagnostics; the input to ``forecast``.
 
     The outputs follow :class:`~regimecast.models.hmm_results.HMMResults`: ``regime_probabilities()``
-    holds ``smoothed_macro``, ``smoothed_policy``, ``filtered_macro`` and ``filtered_policy`` with dims
-    (stat, time, macro|policy); ``expected_durations()`` is (stat, state) over the joint states
-    ``"<macro>|<policy>"`` (stat, time, state with time-varying transitions).
+    holds ``smoothed_<chain>`` and ``filtered_<chain>`` for the chains ``macro``, ``rate`` and ``bs``
+    with dims (stat, time, <chain>); ``expected_durations()`` is (stat, state) over the joint states
+    ``"<macro>|<rate>|<bs>"`` (stat, time, state with time-varying transitions).
     """
 
     config: RunConfig
@@ -89,21 +90,18 @@ class MacroFit(HMMResults):
         return pd.DatetimeIndex(self.data.dates)
 
     def state_coords(self) -> dict[str, list[str]]:
-        m = self.config.model
-        return {"macro": list(m.macro_labels), "policy": list(m.policy_labels)}
+        return {c: list(v) for c, v in self.config.model.chain_labels().items()}
 
     def marginal_probabilities(self, probs: np.ndarray) -> dict[str, np.ndarray]:
         m = self.config.model
-        joint = probs.reshape(probs.shape[:-1] + (m.n_macro, m.n_policy))
-        return {"macro": joint.sum(-1), "policy": joint.sum(-2)}
+        joint = probs.reshape(probs.shape[:-1] + (m.n_macro, m.n_rate, m.n_bs))
+        return {"macro": joint.sum((-2, -1)), "rate": joint.sum((-3, -1)), "bs": joint.sum((-3, -2))}
 
     def duration_log_transitions(self, point: dict) -> np.ndarray:
         return self.matrices(point)[1]
 
     def duration_coords(self) -> tuple[str, list[str], pd.Index | None]:
-        m = self.config.model
-        labels = [f"{s}|{z}" for s in m.macro_labels for z in m.policy_labels]
-        return "state", labels, pd.DatetimeIndex(self.data.dates[1:])
+        return "state", self.config.model.joint_labels(), pd.DatetimeIndex(self.data.dates[1:])
 
     @property
     def draw_seed(self) -> int:
@@ -118,8 +116,45 @@ class MacroFit(HMMResults):
         """``date`` plus ``p_<label>`` columns: posterior-mean smoothed probabilities."""
         ds = self.regime_probabilities().sel(stat="mean")
         df = pd.DataFrame({"date": pd.DatetimeIndex(ds.time.values).strftime("%Y-%m-%d")})
-        for lab in ds.macro.values:
-            df[f"p_{lab}"] = ds["smoothed_macro"].sel(macro=lab).values
-        for lab in ds.policy.values:
-            df[f"p_{lab}"] = ds["smoothed_policy"].sel(policy=lab).values
+        for chain in self.config.model.chains:
+            for lab in ds[chain].values:
+                df[f"p_{lab}"] = ds[f"smoothed_{chain}"].sel({chain: lab}).values
         return df
+
+    def stance_history(self) -> pd.DataFrame:
+        """Per month the most probable rate stance, balance-sheet stance and macro regime from the
+        posterior-mean smoothed probabilities (see :func:`stance_history`)."""
+        return stance_history(self.regime_probabilities().sel(stat="mean"))
+
+
+def stance_history(probs, *, chains: tuple[str, ...] = ("rate", "bs", "macro")) -> pd.DataFrame:
+    """Label each month with each chain's most probable state and its probability.
+
+    ``probs``: a Dataset with ``smoothed_<chain>`` (time, <chain>) (``regime_probabilities()`` at one
+    stat).  Returns a frame indexed by month with columns ``<chain>`` (label), ``p_<chain>`` and
+    ``policy`` (``"<rate> + <bs>"``), for the history table of the two instruments.
+    """
+    out = pd.DataFrame(index=pd.DatetimeIndex(probs["time"].values, name="date"))
+    for chain in chains:
+        arr = probs[f"smoothed_{chain}"].transpose("time", chain)
+        idx = arr.values.argmax(axis=1)
+        out[chain] = np.asarray(arr[chain].values)[idx]
+        out[f"p_{chain}"] = arr.values[np.arange(len(idx)), idx]
+    if {"rate", "bs"} <= set(chains):
+        out["policy"] = out["rate"].astype(str) + " + " + out["bs"].astype(str)
+    return out
+
+
+def stance_episodes(history: pd.DataFrame, column: str = "policy") -> pd.DataFrame:
+    """Runs of consecutive months with the same ``column`` value: ``start``, ``end``, ``months``,
+    ``column`` (the README's history table)."""
+    values = history[column].to_numpy()
+    breaks = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts, ends = np.r_[0, breaks], np.r_[breaks, len(values)] - 1
+    idx = history.index
+    return pd.DataFrame({
+        "start": [f"{idx[a]:%Y-%m}" for a in starts],
+        "end": [f"{idx[b]:%Y-%m}" for b in ends],
+        "months": ends - starts + 1,
+        column: values[starts],
+    })

@@ -52,11 +52,13 @@ from regimecast.models.macro import (
 )
 
 #: MacroData fields observed by each release group (news.RELEASE_GROUPS), blanked to isolate a group.
-GROUP_FIELDS: dict[str, str] = {
-    "small-cap volume": "vol",
-    "policy rate": "rate_change",
-    "balance sheet": "bs_growth",
-    "CPI": "cpi",
+#: The policy-rate group also owns ``rate``: a month at the zero lower bound (rate below the floor this
+#: month and last) is itself a rate observation (models.macro.at_zero_lower_bound).
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "small-cap volume": ("vol",),
+    "policy rate": ("rate_change", "rate"),
+    "balance sheet": ("bs_growth",),
+    "CPI": ("cpi",),
 }
 
 
@@ -82,14 +84,14 @@ class FilterState:
 def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
     """Forward filter of every draw over ``d`` (NumPy model matrices, numba filter)."""
     n = len(next(iter(arrays.values())))
-    K = cfg.n_macro * cfg.n_policy
+    K = cfg.n_states
     ll, alpha, log_a = np.empty(n), np.empty((n, K)), np.empty((n, K, K))
     fixed = inactive_params(d, cfg)
     drivers = transition_drivers(d, cfg)
     li = np.full(K, -np.log(K))
     for i in range(n):
         p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
-        lt = joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=drivers)
+        lt = joint_log_transition(np, p, cfg, drivers=drivers)
         r = hmm_filter(li, lt, joint_log_emission(np, p, d, cfg))
         ll[i], alpha[i] = r.loglik, r.filtered[-1]
         log_a[i] = lt if lt.ndim == 2 else lt[-1]
@@ -171,7 +173,7 @@ def tail_data(d_new: MacroData, t_old: int, trend_old: np.ndarray) -> MacroData:
 
 def _only(d: MacroData, group: str) -> MacroData:
     """``d`` with every release group but ``group`` unobserved."""
-    blank = {f: np.full(d.T, np.nan) for g, f in GROUP_FIELDS.items() if g != group}
+    blank = {f: np.full(d.T, np.nan) for g, fs in GROUP_FIELDS.items() if g != group for f in fs}
     return dataclasses.replace(d, **blank)
 
 
@@ -196,7 +198,7 @@ def _stacked(tail: MacroData) -> MacroData:
 def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict) -> NewMonths:
     """Emission parts of the new months (rows 1.. of ``tail``), one per release group, per draw."""
     n_draws = len(next(iter(arrays.values())))
-    n, K = tail.T - 1, cfg.n_macro * cfg.n_policy
+    n, K = tail.T - 1, cfg.n_states
     G = len(GROUP_FIELDS)
     stacked = _stacked(tail)
     em = np.empty((n_draws, G, n, K))
@@ -205,7 +207,7 @@ def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict
     for i in range(n_draws):
         p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
         em[i] = joint_log_emission(np, p, stacked, cfg).reshape(G, n + 1, K)[:, 1:]
-        lt = joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=drivers)
+        lt = joint_log_transition(np, p, cfg, drivers=drivers)
         log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
     parts = {g: em[:, j] for j, g in enumerate(GROUP_FIELDS)}
     return NewMonths(parts, log_a, log_a[:, -1].copy())

@@ -24,7 +24,7 @@ import arviz as az
 import pandas as pd
 
 from regimecast import __version__
-from regimecast.config import RunConfig, config_from_dict
+from regimecast.config import MODEL_STRUCTURE, RunConfig, config_from_dict
 from regimecast.data.columns import VOLUME_SERIES
 from regimecast.errors import RunMismatchError
 from regimecast.io import atomic_path, atomic_write_json, atomic_write_text, digest
@@ -75,6 +75,7 @@ def write_fit(
         "as_of": as_of or f"{fit.panel.index.max():%Y-%m}",
         "seed": fit.random_seed,
         "volume_series": VOLUME_SERIES,
+        "model_structure": MODEL_STRUCTURE,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
@@ -93,6 +94,23 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif a[k] != b[k]:
             out.append(key)
     return out
+
+
+def _check_structure(run_dir: Path, manifest: dict) -> None:
+    """Refuse a run of another model structure (e.g. the 4-state policy chain before issue 9)."""
+    found = manifest.get("model_structure")
+    if found == MODEL_STRUCTURE:
+        return
+    made = (
+        "the 4-state policy model (one policy chain: QE, cutting, hold, tightening)"
+        if found is None
+        else f"model structure {found!r}"
+    )
+    raise RunMismatchError(
+        f"{run_dir} was made by {made}; this code models {MODEL_STRUCTURE!r} (a rate stance and a "
+        "balance-sheet stance beside the macro regime), so its posterior does not fit this model: "
+        "refit with `regimecast fit`"
+    )
 
 
 def _check_volume_series(run_dir: Path, manifest: dict) -> None:
@@ -130,6 +148,7 @@ def load_run(run_dir: str | Path, *, expected_config: RunConfig | None = None) -
             f"{run_dir} was made by regimecast {manifest.get('package_version')}, this is {__version__}: "
             "refit with `regimecast fit`"
         )
+    _check_structure(run_dir, manifest)
     _check_volume_series(run_dir, manifest)
     stored = json.loads((run_dir / "config.json").read_text())
     cfg = config_from_dict(stored, source=str(run_dir / "config.json"))

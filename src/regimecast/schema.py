@@ -7,7 +7,7 @@ A forecast Dataset has
 
 * dims ``sample`` (N paths) and ``horizon`` (0..H, 0 = the as-of month) with a ``date`` coordinate of
   month starts on ``horizon``;
-* attrs ``as_of`` (``"YYYY-MM"``), ``chains`` (list of chain names, e.g. ``["macro", "policy"]``) and,
+* attrs ``as_of`` (``"YYYY-MM"``), ``chains`` (list of chain names, e.g. ``["macro", "rate", "bs"]``) and,
   for every chain ``c``, ``c_labels`` (the state labels, from the model config);
 * for every chain ``c`` an integer variable ``c_state`` (sample, horizon) indexing ``c_labels``;
 * the simulated series as float variables (sample, horizon).
@@ -46,17 +46,17 @@ _LABELS_SUFFIX = "_labels"
 
 
 def state_variable(chain: str) -> str:
-    """The forecast variable holding ``chain``'s state index, e.g. ``"policy_state"``."""
+    """The forecast variable holding ``chain``'s state index, e.g. ``"bs_state"``."""
     return f"{chain}{_STATE_SUFFIX}"
 
 
 def labels_attr(chain: str) -> str:
-    """The forecast attr holding ``chain``'s state labels, e.g. ``"policy_labels"``."""
+    """The forecast attr holding ``chain``'s state labels, e.g. ``"bs_labels"``."""
     return f"{chain}{_LABELS_SUFFIX}"
 
 
 def probability_variable(chain: str) -> str:
-    """The history variable with ``chain``'s smoothed state probabilities, e.g. ``"p_policy"``."""
+    """The history variable with ``chain``'s smoothed state probabilities, e.g. ``"p_bs"``."""
     return f"p_{chain}"
 
 
@@ -95,9 +95,9 @@ def chain_attrs(labels: Mapping[str, Sequence[str]]) -> dict[str, Any]:
 
 
 def model_chain_labels(model: Any) -> dict[str, list[str]]:
-    """``{chain: labels}`` of a model configuration (``macro_labels``, ``policy_labels``; any
-    further ``<chain>_labels`` attribute the config declares in ``chains``)."""
-    names = list(getattr(model, "chains", ("macro", "policy")))
+    """``{chain: labels}`` of a model configuration: ``<chain>_labels`` of every chain the config
+    declares in ``chains`` (``macro``, ``rate``, ``bs``)."""
+    names = list(getattr(model, "chains", ("macro", "rate", "bs")))
     return {c: [str(x) for x in getattr(model, labels_attr(c))] for c in names}
 
 

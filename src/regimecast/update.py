@@ -401,8 +401,7 @@ def _forecast_outputs(target: Path, fit: MacroFit, manifest: dict, seed: int,
     from regimecast.workflow import write_forecast_outputs
 
     cfg = fit.config
-    events = load_events(cfg.events or DEFAULT_EVENT_SPECS, macro_labels=cfg.model.macro_labels,
-                         policy_labels=cfg.model.policy_labels)
+    events = load_events(cfg.events or DEFAULT_EVENT_SPECS, labels=cfg.model.chain_labels())
     files, summary, _ = write_forecast_outputs(target, fit, manifest, events, horizon=cfg.forecast.horizon,
                                                seed=seed, progress=progress, lead=lead)
     return files, summary

@@ -365,8 +365,7 @@ def _check_before_sampling(
 
     as_of_ts = pd.Timestamp(as_of + "-01") if as_of else pd.Timestamp(panel.index.max())
     events = load_events(config.events or _default_event_specs(),
-                         macro_labels=config.model.macro_labels,
-                         policy_labels=config.model.policy_labels)
+                         labels=config.model.chain_labels())
     hist = panel.loc[(panel.index >= pd.Timestamp(config.model.start)) & (panel.index <= as_of_ts)]
     history = xr.Dataset({k: ("time", hist[k].to_numpy(dtype=float))
                           for k in FORECAST_SERIES if k in hist},

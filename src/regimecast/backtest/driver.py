@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 AUTO_BLOCK = 8
 #: The events the backtest scores, by the model's state names.
 BACKTEST_EVENTS: tuple[dict[str, Any], ...] = (
-    {"name": "qe_start", "kind": "state_start", "state": "policy:QE"},
-    {"name": "first_cut", "kind": "state_start", "state": "policy:cutting"},
-    {"name": "first_hike", "kind": "state_start", "state": "policy:tightening"},
+    {"name": "qe_start", "kind": "state_start", "state": "bs:QE"},
+    {"name": "first_cut", "kind": "state_start", "state": "rate:cutting"},
+    {"name": "first_hike", "kind": "state_start", "state": "rate:hiking"},
 )
 
 
@@ -125,8 +125,7 @@ def _forecast_origin(fit, origin: str, spec: BacktestSpec) -> tuple[dict, dict, 
 
     cfg = fit.config
     fc = forecast(fit, horizon=spec.horizon, max_draws=spec.max_draws, random_seed=origin_seed(spec.seed, origin))
-    events = load_events(BACKTEST_EVENTS, macro_labels=cfg.model.macro_labels,
-                         policy_labels=cfg.model.policy_labels)
+    events = load_events(BACKTEST_EVENTS, labels=cfg.model.chain_labels())
     res = evaluate_events(fc, history_dataset(fit), events)
     summary = {str(e): {f"p_within_{k}m": float(res[f"p_within_{k}m"].sel(event=e)) for k in (6, 12, 24)}
                for e in res["event"].values}

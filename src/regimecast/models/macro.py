@@ -1,32 +1,47 @@
-"""The hierarchical macro-regime x policy-state Markov-switching model.
+"""The hierarchical macro-regime x rate-stance x balance-sheet-stance Markov-switching model.
 
-Two coupled hidden chains, run as one chain on the product space (``K = n_macro * 4`` joint states,
-joint index ``k = s * 4 + z``):
+Three coupled hidden chains, run as one chain on the product space (``K = n_macro * 3 * 3`` joint
+states, joint index ``k = (s * 3 + r) * 3 + b``):
 
 * macro regime S (default deflationary / moderate / inflationary), ordered by mean CPI inflation;
-* policy state Z by role (QE, cutting, hold, tightening).
+* rate stance R by role (cutting, hold, hiking);
+* balance-sheet stance B by role (QT, steady, QE).
 
-Transition (row = from): ``P[(s, z) -> (s', z')] = P(S' = s' | S = s, Z = z) * P(Z' = z' | Z = z, S' = s')``
+The two instruments move apart (hikes with QT 2022-23, hold with QT 2023-24, cuts with QT 2024-25, hold
+with QE 2012-14), so every one of the 9 policy combinations is a state of its own.
 
-* ``P(S' | S, Z)``: softmax over s' of ``a[s, s'] + b[z, s']`` for s' != s and 0 for staying, so policy
-  moves the odds of leaving a macro regime (e.g. QE raising the odds of moving to inflationary);
-* ``P(Z' | Z, S')``: softmax over z' of ``base[z, z'] + tau * raw[s', z, z']`` for z' != z, 0 for
-  staying: the policy rows under each macro regime are partially pooled towards a shared base with a
-  learned spread ``tau`` (logistic-normal hierarchy).
+Transition (row = from), factorised so that each factor stays a small, readable softmax::
 
-Prior means of the off-diagonal logits are set from expected durations, so a prior is stated in months.
+    P[(s, r, b) -> (s', r', b')] = P(s' | s, r, b) * P(r' | r, b, s') * P(b' | b, r, s')
+
+* ``P(S' | S, R, B)``: softmax over s' of ``a[s, s'] + sd * (mr[r, s'] + mb[b, s'])`` for s' != s, 0
+  for staying: either instrument moves the odds of leaving a macro regime (QE towards inflation);
+* ``P(R' | R, B, S')``: softmax over r' of ``rate_base[r, r'] + rate_tau * (rate_dev_bs[b, r, r'] +
+  rate_dev_macro[s', r, r'])`` for r' != r, 0 for staying: one base row per rate stance, shifted by the
+  balance-sheet stance and by the new macro regime through non-centred deviations pooled with a learned
+  spread ``rate_tau`` (additive, so a rare combination such as deflationary + QT borrows strength from
+  every month with QT and every deflationary month);
+* ``P(B' | B, R, S')``: the same with the roles of the instruments swapped (``bs_*``).
+
+The two instruments move simultaneously given (r, b, s'): each reacts to the other's *current* stance
+and the *new* macro regime.  No move is a structural zero: a move that skips the middle state (cutting
+<-> hiking, QT <-> QE) gets a lower prior mean logit (``rate_jump_logit``, ``bs_jump_logit``), and the
+prior means are set from expected durations, so a prior is stated in months.
 
 Emissions (a missing month simply drops out of the likelihood):
 
-* CPI inflation ``cpi_mom_ann``: AR(1) around the regime mean, regime-specific volatility (Normal);
-* policy-rate change: Student-t with policy-state location and scale; months at the zero lower bound
-  (rate below ``zlb`` this month and last) carry no rate signal and drop out, so near-zero rates never
-  read as "hold" while the balance sheet expands;
-* balance-sheet growth: Student-t with location ordered tightening/QT < cutting = hold < QE and a
-  policy-state scale; the pre-2002 BOGMBASE proxy gets its own shift and scale;
-* log small-cap volume: AR(1) around a linear trend whose level is shifted by policy state and macro
-  regime (hold and the middle macro regime are the reference levels); the RUT-based proxy period gets its
-  own level shift (the lagged mean carries the lagged proxy flag, so the splice's jump identifies it).
+* CPI inflation ``cpi_mom_ann``: AR(1) around the regime mean, regime-specific scale (Student-t);
+* policy-rate change: Student-t on the rate stance, ordered locations cutting < hold < hiking, a CIR-like
+  scale multiplier and the reserve-targeting era's own scale; in a month at the zero lower bound (rate
+  below ``zlb`` this month and last) the change drops out and the month is instead the observation
+  "the rate did not move": log-density 0 under hold, ``priors.zlb_move_logit`` under cutting or hiking
+  (with a single policy chain this month had to stay silent, or the floor read as "hold" against QE;
+  with the balance sheet on its own chain, hold + QE is what 2009-15 was);
+* balance-sheet growth: Student-t on the balance-sheet stance, ordered QT < steady < QE; the pre-2002
+  BOGMBASE proxy gets its own shift and scale;
+* log small-cap volume: AR(1) around a linear trend whose level is shifted by the macro regime, the rate
+  stance and the balance-sheet stance (moderate, hold and steady are the reference levels, fixed at 0);
+  the RUT-based proxy period gets its own level shift.
 
 What the sample at the as-of cannot inform is decided from the data, never by hand per date:
 
@@ -34,12 +49,14 @@ What the sample at the as-of cannot inform is decided from the data, never by ha
   no volume) are fixed at neutral values;
 * :func:`prior_sds`: parameters of a state that an observable proxy shows too rarely are pinned to
   their priors (prior sd x ``PIN_FACTOR``): a macro regime's volume shift needs ``MIN_VOLUME_MONTHS``
-  months with volume whose CPI y/y is nearest that regime's prior mean; a policy state's volume shift
-  as many volume months with its rate-change (QE: balance-sheet growth) signature; the QE state's
-  emission parameters ``MIN_QE_MONTHS`` months of balance-sheet growth nearer the QE prior mean than the
-  cutting/hold one; an outer macro regime's CPI scale and gap ``MIN_REGIME_MONTHS`` months whose CPI
-  y/y is nearest its prior mean (the deflationary regime before 2009).  So a state never observed (QE before 2008, an inflationary regime with volume
-  before 2021) keeps the meaning its prior gives it and its label cannot swap.
+  months with volume whose CPI y/y is nearest that regime's prior mean; a rate stance's volume shift as
+  many volume months whose rate change is nearest its prior mean; a balance-sheet stance's volume shift
+  as many volume months with its balance-sheet signature; the QE state's emission parameters
+  ``MIN_QE_MONTHS`` months of balance-sheet growth nearer the QE prior mean than the steady one, the QT
+  state's ``MIN_QT_MONTHS`` months whose 3-month mean growth is nearer the QT prior mean (one negative
+  month of noise is not QT); an outer macro regime's CPI scale and gap ``MIN_REGIME_MONTHS`` months
+  whose CPI y/y is nearest its prior mean.  So a state never observed (QE before 2008, QT before 2017)
+  keeps the meaning its prior gives it and its label cannot swap.
 """
 
 from __future__ import annotations
@@ -60,7 +77,8 @@ from regimecast.errors import DataError
 from regimecast.hmm import hmm_logp
 from regimecast.models import backend as B
 
-QE, CUT, HOLD, TIGHT = range(4)
+CUT, HOLD, HIKE = range(3)  # rate stance roles
+QT, STEADY, QE = range(3)  # balance-sheet stance roles
 REQUIRED = (
     C.CPI_MOM_ANN,
     C.POLICY_RATE,
@@ -172,6 +190,24 @@ def offdiag_logit_mean(duration: float, n: int) -> float:
     return float(np.log(p_leave / (1.0 - p_leave) / (n - 1)))
 
 
+def offdiag_logit_means(duration: float, penalties) -> np.ndarray:
+    """Off-diagonal logits ``m + penalties`` (stay = 0) whose total odds of leaving give an expected
+    duration of ``duration`` months: ``sum(exp(m + pen)) = p_leave / (1 - p_leave)``."""
+    pen = np.asarray(penalties, dtype=float)
+    p_leave = 1.0 / max(duration, 1.0 + 1e-9)
+    return np.log(p_leave / (1.0 - p_leave) / np.exp(pen).sum()) + pen
+
+
+def instrument_prior_means(durations, jump: float) -> np.ndarray:
+    """(3, 2) prior means of an instrument's off-diagonal logits (row = from, columns = the other two
+    states in order): a move skipping the middle state (0 <-> 2) gets the extra logit ``jump``."""
+    out = np.empty((3, 2))
+    for i, dur in enumerate(durations):
+        to = [j for j in range(3) if j != i]
+        out[i] = offdiag_logit_means(dur, [jump if abs(i - j) == 2 else 0.0 for j in to])
+    return out
+
+
 def _offdiag_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = np.nonzero(~np.eye(n, dtype=bool))
     return rows, cols
@@ -189,35 +225,53 @@ def _scatter_offdiag(xp, values, n: int, lead: tuple[int, ...] = ()):
     return out
 
 
+def _macro_log_probs(xp, p: dict, nS: int):
+    """(s, r, b, s') log P(S' = s' | S = s, R = r, B = b)."""
+    a = _scatter_offdiag(xp, p["macro_offdiag"], nS)  # (s, s')
+    eff = p["macro_policy_sd"] * (p["macro_rate_raw"][:, None, :] + p["macro_bs_raw"][None, :, :])
+    off = (1.0 - np.eye(nS))[:, None, None, :]
+    logits = a[:, None, None, :] + eff[None, :, :, :] * off  # (s, r, b, s')
+    return B.log_softmax(xp, logits, axis=-1)
 
-def joint_log_transition(xp, p: dict, nS: int, nZ: int = 4, drivers: np.ndarray | None = None):
+
+def _instrument_log_probs(xp, p: dict, name: str, other: str, nS: int, drivers=None):
+    """([t,] other, s', own, own') log P(own' | own, other, S' = s') of instrument ``name``.
+
+    Logits ``base[own, own'] + tau * (dev_<other>[other, own, own'] + dev_macro[s', own, own'])`` off
+    the diagonal, 0 on it; with ``drivers`` (T-1,) a move into own' also gets ``tvtp[own'] * x_t``.
+    """
+    n = n_other = 3
+    dev = p[f"{name}_dev_{other}"][:, None] + p[f"{name}_dev_macro"][None, :]  # (other, s', n, n-1)
+    vals = p[f"{name}_base"][None, None] + p[f"{name}_tau"] * dev
+    logits = _scatter_offdiag(xp, vals, n, lead=(n_other, nS))
+    if drivers is None:
+        return B.log_softmax(xp, logits, axis=-1)
+    shift = p[f"{name}_tvtp"][None, :] * (1.0 - np.eye(n))  # only moves are shifted
+    x = np.asarray(drivers)[:, None, None, None, None]
+    return B.log_softmax(xp, logits[None] + x * shift[None, None, None], axis=-1)
+
+
+def joint_log_transition(xp, p: dict, cfg: ModelConfig, drivers: np.ndarray | None = None):
     """Log transition of the joint chain from parameter dict ``p`` (NumPy or PyTensor).
 
-    (K, K) for constant transitions; with ``drivers`` (T-1,) (standardised lagged inflation, the
-    optional time-varying policy transitions) (T-1, K, K), where a move into policy state z' gets the
-    extra logit ``policy_tvtp[z'] * drivers[t]``.
+    (K, K) with row = from, ``k = (s * 3 + r) * 3 + b``; with ``drivers`` (T-1,) (standardised lagged
+    inflation, the optional time-varying instrument transitions) (T-1, K, K)::
+
+        log P[(s, r, b) -> (s', r', b')] = log P(s' | s, r, b) + log P(r' | r, b, s')
+                                           + log P(b' | b, r, s')
     """
-    a = _scatter_offdiag(xp, p["macro_offdiag"], nS)  # (s, s')
-    b = p["macro_policy_sd"] * p["macro_policy_raw"]  # (z, s')
-    eye_s = np.eye(nS)
-    # logits_S[s, z, s'] = a[s, s'] + b[z, s'] off the diagonal, 0 on it
-    logits_s = a[:, None, :] + b[None, :, :] * (1.0 - eye_s)[:, None, :]
-    log_ps = B.log_softmax(xp, logits_s, axis=-1)  # (s, z, s')
-    base = _scatter_offdiag(xp, p["policy_base"], nZ)  # (z, z')
-    dev = _scatter_offdiag(xp, p["policy_dev_raw"], nZ, lead=(nS,))  # (s', z, z')
-    logits_z = base[None, :, :] + p["policy_tau"] * dev
-    K = nS * nZ
-    if drivers is not None:
-        off = 1.0 - np.eye(nZ)
-        shift = p["policy_tvtp"][None, :] * off  # (z, z'): only moves are shifted
-        logits_zt = logits_z[None] + np.asarray(drivers)[:, None, None, None] * shift[None, None]
-        log_pzt = B.log_softmax(xp, logits_zt, axis=-1)  # (t, s', z, z')
-        joint = log_ps[None, :, :, :, None] + xp.transpose(log_pzt, (0, 2, 1, 3))[:, None, :, :, :]
-        return joint.reshape((len(drivers), K, K))
-    log_pz = B.log_softmax(xp, logits_z, axis=-1)  # (s', z, z')
-    # joint[s, z, s', z'] = log_ps[s, z, s'] + log_pz[s', z, z']
-    joint = log_ps[:, :, :, None] + xp.transpose(log_pz, (1, 0, 2))[None, :, :, :]
-    return joint.reshape((K, K))
+    nS, K = cfg.n_macro, cfg.n_states
+    ps = _macro_log_probs(xp, p, nS)  # (s, r, b, s')
+    pr = _instrument_log_probs(xp, p, "rate", "bs", nS, drivers)  # ([t], b, s', r, r')
+    pb = _instrument_log_probs(xp, p, "bs", "rate", nS, drivers)  # ([t], r, s', b, b')
+    if drivers is None:
+        pr = xp.transpose(pr, (2, 0, 1, 3))[None, :, :, :, :, None]  # (1, r, b, s', r', 1)
+        pb = xp.transpose(pb, (0, 2, 1, 3))[None, :, :, :, None, :]  # (1, r, b, s', 1, b')
+        return (ps[:, :, :, :, None, None] + pr + pb).reshape((K, K))
+    n_t = len(drivers)
+    pr = xp.transpose(pr, (0, 3, 1, 2, 4))[:, None, :, :, :, :, None]  # (t, 1, r, b, s', r', 1)
+    pb = xp.transpose(pb, (0, 1, 3, 2, 4))[:, None, :, :, :, None, :]  # (t, 1, r, b, s', 1, b')
+    return (ps[None, :, :, :, :, None, None] + pr + pb).reshape((n_t, K, K))
 
 
 INFLATION_CENTRE, INFLATION_SCALE = 3.0, 3.0  # the TVTP driver: (cpi_yoy of last month - 3%) / 3%
@@ -257,11 +311,18 @@ def derive(xp, p: dict, cfg: ModelConfig) -> dict:
     above = [p["cpi_ref"] + xp.sum(gaps[ref:i]) for i in range(ref + 1, nS)]
     q["cpi_mean"] = B.stack(xp, [*below, p["cpi_ref"], *above])
     h = p["rate_hold"]
-    q["rate_mean"] = B.stack(xp, [h - p["rate_gap"][0], h, h + p["rate_gap"][1]])
+    q["rate_mean"] = B.stack(xp, [h - p["rate_gap"][0], h, h + p["rate_gap"][1]])  # cut, hold, hike
     m = p["bs_mid"]
-    q["bs_mean"] = B.stack(xp, [m - p["bs_gap"][0], m, m + p["bs_gap"][1]])
-    q["macro_policy_effect"] = p["macro_policy_sd"] * p["macro_policy_raw"]
+    q["bs_mean"] = B.stack(xp, [m - p["bs_gap"][0], m, m + p["bs_gap"][1]])  # QT, steady, QE
+    q["macro_rate_effect"] = p["macro_policy_sd"] * p["macro_rate_raw"]
+    q["macro_bs_effect"] = p["macro_policy_sd"] * p["macro_bs_raw"]
     return q
+
+
+def at_zero_lower_bound(d: MacroData, cfg: ModelConfig) -> np.ndarray:
+    """(T,) bool: the policy rate is below ``cfg.zlb`` this month and last (unknown = False)."""
+    with np.errstate(invalid="ignore"):
+        return (d.rate < cfg.zlb) & (d.rate_lag < cfg.zlb)
 
 
 def rate_vol_multiplier(rate_lag: np.ndarray, level: float) -> np.ndarray:
@@ -282,6 +343,7 @@ class _EmissionInputs:
     rate_ok: np.ndarray
     rate: np.ndarray
     rate_mult: np.ndarray
+    zlb: np.ndarray  # (T, 1) 1.0 in a month at the zero lower bound
     era: np.ndarray
     bs_ok: np.ndarray
     bs: np.ndarray
@@ -302,8 +364,9 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
     """The data side of the emission, computed once per ``MacroData`` object (the update and the
     forecast evaluate thousands of draws on the same data; a MacroData is never changed in place)."""
     level = cfg.priors.rate_vol_level
+    key = (level, cfg.zlb)
     hit = _INPUTS.get(id(d))
-    if hit is not None and hit[0]() is d and hit[1] == level:
+    if hit is not None and hit[0]() is d and hit[1] == key:
         return hit[2]
 
     def col(a):
@@ -313,6 +376,7 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
         cpi_ok=np.isfinite(d.cpi) & np.isfinite(d.cpi_lag), cpi=col(d.cpi), cpi_lag=col(d.cpi_lag),
         rate_ok=np.isfinite(d.rate_change), rate=col(d.rate_change),
         rate_mult=rate_vol_multiplier(d.rate_lag, level)[:, None], era=d.rate_era[:, None],
+        zlb=at_zero_lower_bound(d, cfg).astype(float)[:, None],
         bs_ok=np.isfinite(d.bs_growth), bs=col(d.bs_growth), bs_proxy=d.bs_proxy[:, None],
         vol_ok=np.isfinite(d.vol) & np.isfinite(d.vol_lag), vol=col(d.vol), vol_lag=col(d.vol_lag),
         trend=d.trend[:, None], vol_proxy=d.vol_proxy[:, None],
@@ -322,17 +386,18 @@ def _emission_inputs(d: MacroData, cfg: ModelConfig) -> _EmissionInputs:
     )
     if len(_INPUTS) > 256:
         _INPUTS.clear()
-    _INPUTS[id(d)] = (weakref.ref(d), level, out)
+    _INPUTS[id(d)] = (weakref.ref(d), key, out)
     return out
 
 
 def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     """(T, K) log emission densities for every joint state; 0 where a series is missing.
 
-    CPI depends on the macro regime only and the rate / balance-sheet series on the policy state only,
-    so they are evaluated on (T, n_macro) and (T, 4) and broadcast onto the joint states.
+    CPI depends on the macro regime only, the rate change on the rate stance only and balance-sheet
+    growth on the balance-sheet stance only, so they are evaluated on (T, n_macro), (T, 3) and (T, 3)
+    and broadcast onto the joint states; volume depends on all three.
     """
-    nS, nZ = cfg.n_macro, cfg.n_policy
+    nS, nR, nB = cfg.n_macro, cfg.n_rate, cfg.n_bs
     nu = cfg.priors.student_nu
     p = derive(xp, p, cfg)
     e = _emission_inputs(d, cfg)
@@ -342,18 +407,20 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     lp = _student_logpdf(xp, e.cpi, mu + p["cpi_ar"] * (e.cpi_lag - mu), p["cpi_sigma"][None, :], nu)
     macro_part = _masked(xp, e.cpi_ok, lp)
 
-    # policy-rate change (NaN at the zero lower bound) -> (T, 4)
+    # policy-rate change (NaN at the zero lower bound) on the rate stance -> (T, 3)
     mult = e.rate_mult * (1.0 + e.era * (p["rate_era_scale"] - 1.0))
-    lp = _student_logpdf(xp, e.rate, _rate_means(xp, p)[None, :], p["rate_scale"][None, :] * mult, nu)
-    policy_part = _masked(xp, e.rate_ok, lp)
+    lp = _student_logpdf(xp, e.rate, p["rate_mean"][None, :], p["rate_scale"][None, :] * mult, nu)
+    zlb_move = np.array([cfg.priors.zlb_move_logit, 0.0, cfg.priors.zlb_move_logit])[None, :]
+    rate_part = _masked(xp, e.rate_ok, lp) + e.zlb * zlb_move  # at the floor: the rate did not move
 
-    # balance-sheet growth, with the proxy period's own shift and scale -> (T, 4)
-    loc = _bs_means(xp, p)[None, :] + e.bs_proxy * p["bs_proxy_shift"]
+    # balance-sheet growth on the balance-sheet stance, the proxy period's own shift/scale -> (T, 3)
+    loc = p["bs_mean"][None, :] + e.bs_proxy * p["bs_proxy_shift"]
     scale = p["bs_scale"][None, :] * (1.0 + e.bs_proxy * (p["bs_proxy_scale"] - 1.0))
-    policy_part = policy_part + _masked(xp, e.bs_ok, _student_logpdf(xp, e.bs, loc, scale, nu))
+    bs_part = _masked(xp, e.bs_ok, _student_logpdf(xp, e.bs, loc, scale, nu))
 
     T = d.T
-    total = (macro_part[:, :, None] + policy_part[:, None, :]).reshape((T, nS * nZ))
+    total = (macro_part[:, :, None, None] + rate_part[:, None, :, None]
+             + bs_part[:, None, None, :]).reshape((T, nS * nR * nB))
 
     # log small-cap volume: AR(1) around trend + joint-state levels -> (T, K)
     lev = _vol_levels(xp, p, cfg)  # (K,)
@@ -363,25 +430,17 @@ def joint_log_emission(xp, p: dict, d: MacroData, cfg: ModelConfig):
     return total + _masked(xp, e.vol_ok, lp)
 
 
-def _rate_means(xp, p):
-    """(4,) rate-change locations by policy role [QE, cut, hold, tight]."""
-    ordered = p["rate_mean"]  # (3,) cut < hold < tight
-    return B.concat(xp, [xp.reshape(p["rate_mean_qe"], (1,)), ordered])
-
-
-def _bs_means(xp, p):
-    """(4,) balance-sheet growth locations by role: QT < cut = hold < QE."""
-    o = p["bs_mean"]  # (3,) ordered [tight, middle, QE]
-    return B.stack(xp, [o[2], o[1], o[1], o[0]])
+def _with_zero(xp, shifts, ref: int):
+    """Insert the reference level 0 at position ``ref`` of a vector of shifts."""
+    return B.concat(xp, [shifts[:ref], xp.zeros(1), shifts[ref:]])
 
 
 def _vol_levels(xp, p, cfg: ModelConfig):
-    """(K,) volume level shifts: policy shift (hold = 0) + macro shift (middle regime = 0)."""
-    nS, nZ = cfg.n_macro, cfg.n_policy
-    pol = B.concat(xp, [p["vol_policy"][:HOLD], xp.zeros(1), p["vol_policy"][HOLD:]])  # (4,)
-    ref = nS // 2
-    mac = B.concat(xp, [p["vol_macro"][:ref], xp.zeros(1), p["vol_macro"][ref:]])  # (nS,)
-    return (mac[:, None] + pol[None, :]).reshape((nS * nZ,))
+    """(K,) volume level shifts: macro (middle regime = 0) + rate (hold = 0) + bs (steady = 0)."""
+    mac = _with_zero(xp, p["vol_macro"], cfg.n_macro // 2)
+    rate = _with_zero(xp, p["vol_rate"], HOLD)
+    bs = _with_zero(xp, p["vol_bs"], STEADY)
+    return (mac[:, None, None] + rate[None, :, None] + bs[None, None, :]).reshape((cfg.n_states,))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,21 +448,22 @@ def _vol_levels(xp, p, cfg: ModelConfig):
 # --------------------------------------------------------------------------------------------------
 
 def coords(cfg: ModelConfig, data: MacroData | None = None) -> dict[str, list]:
-    nS = cfg.n_macro
-    ref = nS // 2
+    ref = cfg.n_macro // 2
+    ml, rl, bl = cfg.macro_labels, cfg.rate_labels, cfg.bs_labels
     c = {
-        "macro": list(cfg.macro_labels),
-        "macro_to": [f"leave_{i}" for i in range(nS - 1)],
-        "policy": list(cfg.policy_labels),
-        "policy_to": [f"leave_{i}" for i in range(3)],
-        "rate_state": [cfg.policy_labels[i] for i in (CUT, HOLD, TIGHT)],
-        "cpi_gap_dim": [f"{a}->{b}" for a, b in zip(cfg.macro_labels, cfg.macro_labels[1:], strict=False)],
-        "rate_gap_dim": ["hold-cutting", "tightening-hold"],
-        "bs_gap_dim": ["middle-QT", "QE-middle"],
-        "bs_state": ["tightening/QT", "cutting/hold", "QE"],
-        "policy_nonref": [lab for i, lab in enumerate(cfg.policy_labels) if i != HOLD],
-        "macro_nonref": [lab for i, lab in enumerate(cfg.macro_labels) if i != ref],
-        "state": [f"{s}|{z}" for s in cfg.macro_labels for z in cfg.policy_labels],
+        "macro": list(ml),
+        "macro_to": [f"leave_{i}" for i in range(cfg.n_macro - 1)],
+        "rate": list(rl),
+        "rate_to": ["leave_0", "leave_1"],
+        "bs": list(bl),
+        "bs_to": ["leave_0", "leave_1"],
+        "cpi_gap_dim": [f"{a}->{b}" for a, b in zip(ml, ml[1:], strict=False)],
+        "rate_gap_dim": [f"{rl[HOLD]}-{rl[CUT]}", f"{rl[HIKE]}-{rl[HOLD]}"],
+        "bs_gap_dim": [f"{bl[STEADY]}-{bl[QT]}", f"{bl[QE]}-{bl[STEADY]}"],
+        "rate_nonref": [lab for i, lab in enumerate(rl) if i != HOLD],
+        "bs_nonref": [lab for i, lab in enumerate(bl) if i != STEADY],
+        "macro_nonref": [lab for i, lab in enumerate(ml) if i != ref],
+        "state": cfg.joint_labels(),
     }
     if data is not None:
         c["time"] = list(data.dates)
@@ -438,7 +498,8 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
         out |= {
             "vol_level": np.array(recent_volume_level(d)),
             "vol_trend": np.array(0.0),
-            "vol_policy": np.zeros(3),
+            "vol_rate": np.zeros(2),
+            "vol_bs": np.zeros(2),
             "vol_macro": np.zeros(nS - 1),
             "vol_ar": np.array(0.5),
             "vol_sigma": np.array(0.15),
@@ -452,10 +513,15 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 # A state's weakly identified parameters are sampled with their usual prior only when the sample
 # holds enough months that an observable proxy places in that state: MIN_VOLUME_MONTHS months with
 # volume for a volume level shift (each month informs it only through (1 - vol_ar) * shift),
-# MIN_QE_MONTHS QE-like months for the QE state's emission parameters.  Otherwise their prior sd
-# shrinks by PIN_FACTOR ("pinned": the state keeps the meaning its prior gives it).
+# MIN_QE_MONTHS QE-like months for the QE state's emission parameters, MIN_QT_MONTHS QT-like months
+# for the QT state's.  Otherwise their prior sd shrinks by PIN_FACTOR ("pinned": the state keeps the
+# meaning its prior gives it).
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
+# QT-like months also come from the unwinding of crisis facilities and noise (real panel: 14 by 2012-12,
+# 21 by 2016-12 before any QT programme; 30 by 2018-06, 9 months into QT): twice the QE threshold
+MIN_QT_MONTHS = 24
+QT_EVIDENCE_MONTHS = 3  # QT evidence reads the trailing mean of this many months of bs growth
 MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
 # months of volume before the volume trend is free: over a shorter span an AR(1) near a unit root and a
 # trend explain the same drift, and the chains split between them (2007-09 .. 2008-09 as-ofs)
@@ -481,30 +547,45 @@ def _nearest(values: np.ndarray, centres) -> np.ndarray:
     return np.where(np.isfinite(values), idx, -1)
 
 
+def _bs_signature(d: MacroData, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(T,) bool each: QE-like months (growth nearer the QE prior mean than the steady one) and
+    QT-like months (growth and its trailing ``QT_EVIDENCE_MONTHS``-month mean both nearer the QT prior
+    mean: the steady state's noise makes single months negative, a QT programme makes a run of them)."""
+    qt, mid, qe = cfg.priors.bs_growth_mean
+    g = d.bs_growth
+    qe_like = np.isfinite(g) & (g > (mid + qe) / 2)
+    run = pd.Series(g).rolling(QT_EVIDENCE_MONTHS, min_periods=QT_EVIDENCE_MONTHS).mean().to_numpy()
+    qt_like = np.isfinite(run) & (run < (qt + mid) / 2) & (np.nan_to_num(g, nan=np.inf) < (qt + mid) / 2)
+    return qe_like, qt_like
+
+
 def state_evidence(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Months of observable evidence per state, from the data (the states themselves are latent).
 
     * ``cpi_macro`` (n_macro,): months whose CPI y/y is nearest regime s's prior mean;
     * ``vol_macro`` (n_macro,): the same months restricted to those with volume;
-    * ``vol_policy`` (4,): months with volume whose rate change is nearest a rate state's prior mean
-      (QE: balance-sheet growth nearer the QE prior mean than the cutting/hold one);
-    * ``qe`` (): months (outside the balance-sheet proxy period) with balance-sheet growth nearer the
-      QE prior mean than the cutting/hold one: the evidence for the QE state's emission parameters.
+    * ``vol_rate`` (3,): months with volume whose rate change is nearest a rate stance's prior mean;
+    * ``vol_bs`` (3,): months with volume that are QT-like, neither, QE-like (:func:`_bs_signature`);
+    * ``qe`` / ``qt`` (): QE-like / QT-like months outside the balance-sheet proxy period: the
+      evidence for the QE / QT state's emission parameters;
+    * ``volume`` (): months with volume.
     """
     pr = cfg.priors
     has_vol = np.isfinite(d.vol) & np.isfinite(d.vol_lag)
     yoy = d.cpi_yoy if d.cpi_yoy is not None else np.full(d.T, np.nan)
     regime = _nearest(yoy, pr.cpi_mean)
-    bs_mid, bs_qe = pr.bs_growth_mean[1], pr.bs_growth_mean[2]
-    qe_like = np.isfinite(d.bs_growth) & (d.bs_growth > (bs_mid + bs_qe) / 2)
-    rate_state = _nearest(d.rate_change, pr.rate_change_mean) + CUT  # cut, hold, tight
-    vol_policy = np.array([np.sum(has_vol & qe_like)]
-                          + [np.sum(has_vol & (rate_state == z) & ~qe_like) for z in (CUT, HOLD, TIGHT)])
+    qe_like, qt_like = _bs_signature(d, cfg)
+    bs_state = np.where(qe_like, QE, np.where(qt_like, QT, STEADY))
+    bs_state = np.where(np.isfinite(d.bs_growth), bs_state, -1)
+    rate_state = _nearest(d.rate_change, pr.rate_change_mean)
+    real = d.bs_proxy == 0
     return {
         "cpi_macro": np.array([np.sum(regime == s) for s in range(cfg.n_macro)]),
         "vol_macro": np.array([np.sum(has_vol & (regime == s)) for s in range(cfg.n_macro)]),
-        "vol_policy": vol_policy,
-        "qe": np.array(np.sum(qe_like & (d.bs_proxy == 0))),
+        "vol_rate": np.array([np.sum(has_vol & (rate_state == r)) for r in range(cfg.n_rate)]),
+        "vol_bs": np.array([np.sum(has_vol & (bs_state == b)) for b in range(cfg.n_bs)]),
+        "qe": np.array(np.sum(qe_like & real)),
+        "qt": np.array(np.sum(qt_like & real)),
         "volume": np.array(np.sum(has_vol)),
     }
 
@@ -513,11 +594,11 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """Prior sds of the parameters whose prior follows the evidence (:func:`state_evidence`).
 
     An outer macro regime's CPI scale and gap with fewer than ``MIN_REGIME_MONTHS`` months of evidence,
-    a volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, and
-    the QE state's emission parameters (rate-change location and scale, balance-sheet gap and scale)
-    while fewer than ``MIN_QE_MONTHS`` QE-like months exist, get ``PIN_FACTOR`` times their usual
-    prior sd:
-    such a state cannot absorb odd months by moving its parameters, so labels cannot swap.
+    a volume level shift of a state with fewer than ``MIN_VOLUME_MONTHS`` months of evidence, the QE
+    state's balance-sheet gap and scale while fewer than ``MIN_QE_MONTHS`` QE-like months exist and the
+    QT state's while fewer than ``MIN_QT_MONTHS`` QT-like months exist, get ``PIN_FACTOR`` times their
+    usual prior sd: such a state cannot absorb odd months by moving its parameters, so labels cannot
+    swap.
     """
     pr = cfg.priors
     ev = state_evidence(d, cfg)
@@ -528,25 +609,24 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
         return np.where(m >= MIN_VOLUME_MONTHS, usual, usual * PIN_FACTOR)
 
     qe_sd = 1.0 if ev["qe"] >= MIN_QE_MONTHS else PIN_FACTOR
+    qt_sd = 1.0 if ev["qt"] >= MIN_QT_MONTHS else PIN_FACTOR
     rare = ev["cpi_macro"] < MIN_REGIME_MONTHS  # a regime's CPI scale and outer gap are pinned
     rare[ref] = False
     outer = [i if i < ref else i + 1 for i in range(cfg.n_macro - 1)]  # gap i's non-reference side
-    policy_scale = np.full(4, pr.scale_sd)
-    policy_scale[QE] *= qe_sd
     return {
         "cpi_sigma": np.where(rare, pr.scale_sd * PIN_FACTOR, pr.scale_sd),
         "cpi_gap": np.where(rare[outer], pr.cpi_gap_sd * PIN_FACTOR, pr.cpi_gap_sd),
         "vol_macro": sd(VOL_SHIFT_SD, np.delete(ev["vol_macro"], ref)),
-        "vol_policy": sd(VOL_SHIFT_SD, np.delete(ev["vol_policy"], HOLD)),
-        "rate_mean_qe": np.array(RATE_QE_SD * qe_sd),
-        "rate_scale": policy_scale,
-        "bs_scale": policy_scale.copy(),
-        "bs_gap": np.array([pr.gap_sd, pr.gap_sd * qe_sd]),
+        "vol_rate": sd(VOL_SHIFT_SD, np.delete(ev["vol_rate"], HOLD)),
+        "vol_bs": sd(VOL_SHIFT_SD, np.delete(ev["vol_bs"], STEADY)),
+        "rate_scale": np.full(cfg.n_rate, pr.scale_sd),
+        "bs_scale": pr.scale_sd * np.array([qt_sd, 1.0, qe_sd]),
+        "bs_gap": pr.gap_sd * np.array([qt_sd, qe_sd]),
         "vol_trend": np.array(1.0 if ev["volume"] >= MIN_TREND_MONTHS else PIN_FACTOR),
     }
 
 
-VOL_SHIFT_SD, RATE_QE_SD = 0.3, 0.2
+VOL_SHIFT_SD = 0.3
 
 
 def data_scales(d: MacroData) -> dict[str, float]:
@@ -559,76 +639,86 @@ def data_scales(d: MacroData) -> dict[str, float]:
 
 def build_macro_model(d: MacroData, cfg: ModelConfig) -> tuple[pm.Model, dict]:
     """The PyMC model and handles to its (log_init, log_transition, log_emission) tensors."""
-    nS, nZ = cfg.n_macro, cfg.n_policy
-    K = nS * nZ
-    pr = cfg.priors
-    dur = cfg.durations
+    K = cfg.n_states
     sc = data_scales(d)
     active = set(PARAM_GROUPS) - set(inactive_params(d, cfg))
     psd = prior_sds(d, cfg)
     with pm.Model(coords=coords(cfg, d)) as model:
         p: dict = {}
-        mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
-        p["macro_offdiag"] = pm.Normal(
-            "macro_offdiag", mu_s[:, None] * np.ones((nS, nS - 1)), 1.0, dims=("macro", "macro_to")
-        )
-        # Gamma(2, .) scales: zero density at 0 keeps NUTS out of the funnel's neck, while the data
-        # still decide how much the policy effect / the per-regime policy rows may spread
-        p["macro_policy_sd"] = pm.Gamma("macro_policy_sd", alpha=2.0, beta=2.0 / 0.5)
-        p["macro_policy_raw"] = pm.Normal("macro_policy_raw", 0.0, 1.0, dims=("policy", "macro"))
-        pm.Deterministic(
-            "macro_policy_effect", p["macro_policy_sd"] * p["macro_policy_raw"], dims=("policy", "macro")
-        )
-        mu_z = np.array([offdiag_logit_mean(x, nZ) for x in dur.policy()])
-        p["policy_base"] = pm.Normal(
-            "policy_base", mu_z[:, None] * np.ones((nZ, nZ - 1)), 1.5, dims=("policy", "policy_to")
-        )
-        p["policy_tau"] = pm.Gamma("policy_tau", alpha=2.0, beta=2.0 / pr.pooling_scale)
-        p["policy_dev_raw"] = pm.Normal(
-            "policy_dev_raw", 0.0, 1.0, dims=("macro", "policy", "policy_to")
-        )
-
-        ref = nS // 2
-        cm = np.asarray(pr.cpi_mean)
-        p["cpi_ref"] = pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd)
-        p["cpi_gap"] = pm.LogNormal("cpi_gap", np.log(np.diff(cm)), psd["cpi_gap"], dims="cpi_gap_dim")
-        p["cpi_ar"] = pm.Beta("cpi_ar", 2.0, 3.0)
-        p["cpi_sigma"] = pm.LogNormal(
-            "cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), psd["cpi_sigma"], dims="macro"
-        )
-        rm = np.asarray(pr.rate_change_mean)
-        p["rate_hold"] = pm.Normal("rate_hold", rm[1], pr.rate_hold_sd)
-        p["rate_gap"] = pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim")
-        p["rate_mean_qe"] = pm.Normal("rate_mean_qe", -0.05, psd["rate_mean_qe"])
-        if "rate_era_scale" in active:
-            p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
-        p["rate_scale"] = pm.LogNormal(
-            "rate_scale", np.log(np.asarray(pr.rate_scale)), psd["rate_scale"], dims="policy"
-        )
-        bm = np.asarray(pr.bs_growth_mean)
-        p["bs_mid"] = pm.Normal("bs_mid", bm[1], pr.bs_mid_sd)
-        p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), psd["bs_gap"], dims="bs_gap_dim")
-        p["bs_scale"] = pm.LogNormal(
-            "bs_scale", np.log(np.asarray(pr.bs_scale)), psd["bs_scale"], dims="policy"
-        )
+        p |= _transition_priors(cfg)
+        p |= _emission_priors(cfg, psd, active)
         q = derive(pt, p, cfg)
         pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
-        pm.Deterministic("rate_mean", q["rate_mean"], dims="rate_state")
-        pm.Deterministic("bs_mean", q["bs_mean"], dims="bs_state")
-        if "bs_proxy_shift" in active:
-            p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
-            p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
+        pm.Deterministic("rate_mean", q["rate_mean"], dims="rate")
+        pm.Deterministic("bs_mean", q["bs_mean"], dims="bs")
+        pm.Deterministic("macro_rate_effect", q["macro_rate_effect"], dims=("rate", "macro"))
+        pm.Deterministic("macro_bs_effect", q["macro_bs_effect"], dims=("bs", "macro"))
         p |= _volume_priors(active, sc, psd)
         for name, value in inactive_params(d, cfg).items():
             p[name] = pt.as_tensor_variable(value)
 
         log_init = pt.as_tensor_variable(np.full(K, -np.log(K)))
         if cfg.tvtp:
-            p["policy_tvtp"] = pm.Normal("policy_tvtp", 0.0, pr.tvtp_sd, dims="policy")
-        log_trans = joint_log_transition(pt, p, nS, nZ, drivers=transition_drivers(d, cfg))
+            p["rate_tvtp"] = pm.Normal("rate_tvtp", 0.0, cfg.priors.tvtp_sd, dims="rate")
+            p["bs_tvtp"] = pm.Normal("bs_tvtp", 0.0, cfg.priors.tvtp_sd, dims="bs")
+        log_trans = joint_log_transition(pt, p, cfg, drivers=transition_drivers(d, cfg))
         log_em = joint_log_emission(pt, p, d, cfg)
         pm.Potential("loglik", hmm_logp(log_init, log_trans, log_em))
     return model, {"log_init": log_init, "log_transition": log_trans, "log_emission": log_em, "params": p}
+
+
+def _transition_priors(cfg: ModelConfig) -> dict:
+    """The transition parameters (inside a model context); prior means from the stated durations.
+
+    Gamma(2, .) scales: zero density at 0 keeps NUTS out of the funnel's neck, while the data still
+    decide how much the instruments move the macro odds and how far the rows of each instrument
+    spread across the other instrument's stance and the macro regime.
+    """
+    nS, pr, dur = cfg.n_macro, cfg.priors, cfg.durations
+    mu_s = np.array([offdiag_logit_mean(x, nS) for x in dur.macro])
+    p = {
+        "macro_offdiag": pm.Normal("macro_offdiag", mu_s[:, None] * np.ones((nS, nS - 1)), 1.0,
+                                   dims=("macro", "macro_to")),
+        "macro_policy_sd": pm.Gamma("macro_policy_sd", alpha=2.0, beta=2.0 / 0.5),
+        "macro_rate_raw": pm.Normal("macro_rate_raw", 0.0, 1.0, dims=("rate", "macro")),
+        "macro_bs_raw": pm.Normal("macro_bs_raw", 0.0, 1.0, dims=("bs", "macro")),
+    }
+    for name, other, jump in (("rate", "bs", pr.rate_jump_logit), ("bs", "rate", pr.bs_jump_logit)):
+        mu = instrument_prior_means(getattr(dur, name), jump)
+        p[f"{name}_base"] = pm.Normal(f"{name}_base", mu, 1.5, dims=(name, f"{name}_to"))
+        p[f"{name}_tau"] = pm.Gamma(f"{name}_tau", alpha=2.0, beta=2.0 / pr.pooling_scale)
+        p[f"{name}_dev_{other}"] = pm.Normal(f"{name}_dev_{other}", 0.0, 1.0,
+                                             dims=(other, name, f"{name}_to"))
+        p[f"{name}_dev_macro"] = pm.Normal(f"{name}_dev_macro", 0.0, 1.0,
+                                           dims=("macro", name, f"{name}_to"))
+    return p
+
+
+def _emission_priors(cfg: ModelConfig, psd: dict, active: set[str]) -> dict:
+    """The CPI, rate-change and balance-sheet parameters (inside a model context)."""
+    pr, ref = cfg.priors, cfg.n_macro // 2
+    cm, rm, bm = (np.asarray(x) for x in (pr.cpi_mean, pr.rate_change_mean, pr.bs_growth_mean))
+    p = {
+        "cpi_ref": pm.Normal("cpi_ref", cm[ref], pr.cpi_ref_sd),
+        "cpi_gap": pm.LogNormal("cpi_gap", np.log(np.diff(cm)), psd["cpi_gap"], dims="cpi_gap_dim"),
+        "cpi_ar": pm.Beta("cpi_ar", 2.0, 3.0),
+        "cpi_sigma": pm.LogNormal("cpi_sigma", np.log(np.asarray(pr.cpi_sigma)), psd["cpi_sigma"],
+                                  dims="macro"),
+        "rate_hold": pm.Normal("rate_hold", rm[1], pr.rate_hold_sd),
+        "rate_gap": pm.LogNormal("rate_gap", np.log(np.diff(rm)), pr.gap_sd, dims="rate_gap_dim"),
+    }
+    if "rate_era_scale" in active:
+        p["rate_era_scale"] = pm.LogNormal("rate_era_scale", np.log(3.0), 0.5)
+    p["rate_scale"] = pm.LogNormal("rate_scale", np.log(np.asarray(pr.rate_scale)),
+                                   psd["rate_scale"], dims="rate")
+    p["bs_mid"] = pm.Normal("bs_mid", bm[1], pr.bs_mid_sd)
+    p["bs_gap"] = pm.LogNormal("bs_gap", np.log(np.diff(bm)), psd["bs_gap"], dims="bs_gap_dim")
+    p["bs_scale"] = pm.LogNormal("bs_scale", np.log(np.asarray(pr.bs_scale)), psd["bs_scale"],
+                                 dims="bs")
+    if "bs_proxy_shift" in active:
+        p["bs_proxy_shift"] = pm.Normal("bs_proxy_shift", 0.0, 0.5)
+        p["bs_proxy_scale"] = pm.LogNormal("bs_proxy_scale", 0.0, 0.5)
+    return p
 
 
 def _volume_priors(active: set[str], sc: dict, psd: dict) -> dict:
@@ -637,7 +727,8 @@ def _volume_priors(active: set[str], sc: dict, psd: dict) -> dict:
     if "vol_level" in active:
         p["vol_level"] = pm.Normal("vol_level", sc["vol_mean"], 2.0 * sc["vol_sd"] + 0.5)
         p["vol_trend"] = pm.Normal("vol_trend", 0.0, psd["vol_trend"])
-        p["vol_policy"] = pm.Normal("vol_policy", 0.0, psd["vol_policy"], dims="policy_nonref")
+        p["vol_rate"] = pm.Normal("vol_rate", 0.0, psd["vol_rate"], dims="rate_nonref")
+        p["vol_bs"] = pm.Normal("vol_bs", 0.0, psd["vol_bs"], dims="bs_nonref")
         p["vol_macro"] = pm.Normal("vol_macro", 0.0, psd["vol_macro"], dims="macro_nonref")
         p["vol_ar"] = pm.Beta("vol_ar", 8.0, 2.0)
         p["vol_sigma"] = pm.LogNormal("vol_sigma", np.log(0.15), 0.5)
@@ -676,9 +767,9 @@ def numpy_params(point: dict, cfg: ModelConfig) -> dict:
 def log_matrices_np(point: dict, d: MacroData, cfg: ModelConfig):
     """NumPy (log_init, log_transition, log_emission) at a parameter point (reference path)."""
     p = numpy_params({**inactive_params(d, cfg), **point}, cfg)
-    K = cfg.n_macro * cfg.n_policy
+    K = cfg.n_states
     return (
         np.full(K, -np.log(K)),
-        joint_log_transition(np, p, cfg.n_macro, cfg.n_policy, drivers=transition_drivers(d, cfg)),
+        joint_log_transition(np, p, cfg, drivers=transition_drivers(d, cfg)),
         joint_log_emission(np, p, d, cfg),
     )
