@@ -253,3 +253,42 @@ def test_forecast_with_time_varying_policy_transitions():
     fc = forecast(fit, horizon=6, max_draws=5, paths_per_draw=20, random_seed=1)
     assert fc.sizes == {"sample": 100, "horizon": 7}
     assert fit.expected_durations(max_draws=5).sizes == {"stat": 3, "time": lt.shape[0], "state": 27}
+
+
+@pytest.mark.parametrize("scenario", [None, "cpi_mom_ann:2024-01=-4.0,2024-02=-3.0; bs:2024-02=QE"])
+def test_paths_from_the_stored_filter_state_match_ffbs_over_the_whole_sample(fit, scenario):
+    """Oracle: forward-filter backward-sampling over the whole sample and the months ahead (the path
+    the ragged edge takes).  The forecast's paths start from the run's filtered state at the as-of
+    month and filter only the months ahead; both must give the same state frequencies, with and
+    without scenario prints (which reach back to the as-of month's state)."""
+    from regimecast.forecast import _full_paths, _future_paths
+    from regimecast.reweight import fit_filter_state
+
+    H, n, T = 6, 20000, fit.data.T
+    cfg = fit.config.model
+    scen = parse_scenario(scenario, fit.data.dates[-1], H, cfg.chain_labels())
+    p = fit.points(1)[0]
+    st = fit_filter_state(fit)
+    fast = _future_paths(p, fit, st.alpha[0], st.log_a[0], scen, H, n, np.random.default_rng(1))
+    full = _full_paths(p, fit, scen, H, n, np.random.default_rng(2))[:, T - 1:]
+    assert fast.shape == full.shape == (n, H + 1)
+    for h in (0, 1, 3, H):
+        a = np.bincount(fast[:, h], minlength=27) / n
+        b = np.bincount(full[:, h], minlength=27) / n
+        se = np.sqrt((a * (1 - a) + b * (1 - b)) / n)
+        assert (np.abs(a - b) < 5 * se + 2e-4).all(), (h, a, b)
+    if scenario:  # the prints moved the paths: the fixed QE month holds on every path
+        assert (full[:, 2] % 3 == 2).all() and (fast[:, 2] % 3 == 2).all()
+
+
+def test_forecast_draws_line_up_with_their_filter_states(fit):
+    """The points the forecast simulates and the filter states it starts them from are the same draws."""
+    from regimecast.reweight import fit_filter_state, posterior_arrays
+
+    arrays = posterior_arrays(fit.idata)
+    pos = fit.draw_positions(3, random_seed=5)
+    names = [k for k in arrays if k not in fit.fixed_parameters()]  # fixed: the same in every draw
+    for i, p in zip(pos, fit.points(3, random_seed=5), strict=True):
+        for k in names:
+            np.testing.assert_array_equal(p[k], arrays[k][i])
+    assert fit_filter_state(fit).alpha.shape[0] == len(next(iter(arrays.values())))

@@ -76,17 +76,18 @@ def event_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 
 
 def parent_view(parent: MacroFit, n_ahead: int) -> np.ndarray:
-    """(n_ahead + 1, K): the parent's filtered joint state at its as-of, then predicted months ahead."""
-    out = []
-    for p in parent.points(MAX_DRAWS, random_seed=parent.random_seed):
-        li, lt, le = parent.matrices(p)
-        alpha = hmm_filter(li, lt, le).filtered[-1]
-        A = np.exp(lt if lt.ndim == 2 else lt[-1])
-        seq = [alpha]
-        for _ in range(n_ahead):
-            seq.append(seq[-1] @ A)
-        out.append(seq)
-    return np.mean(out, axis=0)
+    """(n_ahead + 1, K): the parent's filtered joint state at its as-of, then predicted months ahead
+    (posterior mean over ``MAX_DRAWS`` draws; the filter states are the run's stored ones)."""
+    from regimecast.reweight import fit_filter_state
+
+    st = fit_filter_state(parent)
+    pos = parent.draw_positions(MAX_DRAWS, random_seed=parent.random_seed)
+    state, A = st.alpha[pos], np.exp(st.log_a[pos])
+    seq = [state]
+    for _ in range(n_ahead):
+        state = np.einsum("nk,nkj->nj", state, A)
+        seq.append(state)
+    return np.mean(seq, axis=1)
 
 
 def updated_view(fit: MacroFit, n_last: int) -> np.ndarray:

@@ -1,10 +1,14 @@
 """Forecasts: regime paths and every observed series, simulated forward from each posterior draw.
 
 For each posterior draw the months ahead are appended to the sample as missing observations (or as
-scenario prints, which enter as evidence) and regime paths are drawn by forward-filter backward-sampling
-over the extended series.  Without a scenario this is exactly forward simulation from the filtered joint
-state at the as-of month; with one, the paths are conditioned on the hypothetical prints.  Series are then
-simulated along the paths, so the bands carry both parameter and regime uncertainty.
+scenario prints, which enter as evidence) and regime paths are drawn by forward-filter backward-sampling.
+The smoothed state at the as-of month is the filtered one, so the draws start from the filtered joint
+state each run stores (``reweight.fit_filter_state``) and filter and sample the months ahead only; the
+history's paths are sampled (forward-filter backward-sampling over the whole sample) only when a series
+ends before the as-of month and must be simulated over its missing months (the ragged edge).  Without
+a scenario this is exactly forward simulation from the filtered joint state at the as-of month; with
+one, the paths are conditioned on the hypothetical prints.  Series are then simulated along the paths,
+so the bands carry both parameter and regime uncertainty.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from regimecast.models.macro import (
 )
 from regimecast.models.macro_sim import simulate_series
 from regimecast.results import MacroFit
+from regimecast.reweight import fit_filter_state
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +260,61 @@ def _future_transitions(p: dict, fit: MacroFit, lt: np.ndarray, horizon: int) ->
     return np.concatenate([lt, ahead])
 
 
+def _future_paths(p: dict, fit: MacroFit, alpha: np.ndarray, log_a: np.ndarray, scen: dict,
+                  horizon: int, n: int, rng) -> np.ndarray:
+    """(n, H+1) joint-state paths from the as-of month on, from the filtered state ``alpha`` there:
+    forward-filter backward-sampling over the months ahead only (their scenario prints are evidence).
+    ``log_a`` is the draw's transition beyond the as-of (time-varying transitions are recomputed)."""
+    la = _future_transitions(p, fit, log_a[None], horizon)[1:] if fit.config.model.tvtp else log_a
+    le = np.vstack([np.zeros((1, alpha.shape[0])), _future_emission(p, fit, scen, horizon)])
+    with np.errstate(divide="ignore"):
+        return hmm_sample_paths(np.log(alpha), la, le, n=n, random_seed=rng)
+
+
+def _full_paths(p: dict, fit: MacroFit, scen: dict, horizon: int, n: int, rng) -> np.ndarray:
+    """(n, T+H) joint-state paths over the whole sample and the months ahead (the ragged edge needs
+    the history's last months)."""
+    li, lt, le = fit.matrices(p)
+    lt = _future_transitions(p, fit, lt, horizon)
+    full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
+    return hmm_sample_paths(li, lt, full, n=n, random_seed=rng)
+
+
+def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: dict, horizon: int,
+                    paths_per_draw: int, rng, progress) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Joint-state paths (n, H+1), the simulated series and the 11 CPI prints before the as-of (n, 11)
+    for every draw in ``points`` (at stacked positions ``pos``), ``paths_per_draw`` paths each."""
+    cfg, d = fit.config.model, fit.data
+    last = _last_observed(fit.panel.loc[: d.dates[-1]], d.dates)
+    ragged = any(lag > 0 for lag, _ in last.values())
+    state = None if ragged else fit_filter_state(fit)  # the as-of month's filtered state per draw
+    fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
+    T, n = d.T, len(points) * paths_per_draw
+    states = np.empty((n, horizon + 1), dtype=np.int64)
+    series = {k: np.empty((n, horizon + 1)) for k in (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET,
+                                                      C.SMALLCAP_VOLUME)}
+    hist_mom = np.empty((n, 11))
+    for i, p in enumerate(points):
+        if ragged:
+            all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng)
+            paths, in_sample = all_paths[:, T - 1 :], all_paths[:, :T]
+        else:
+            paths = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,
+                                  paths_per_draw, rng)
+            in_sample = paths[:, :1]  # unused: no series is simulated over missing months
+        initial, hist = _initial_values(p, fit, in_sample, last, rng)
+        sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
+        states[sl] = paths
+        hist_mom[sl] = hist
+        sims = simulate_series(p, cfg, paths, initial=initial, trend0=float(d.trend[-1]), rng=rng,
+                               fixed=fixed)
+        for k in series:
+            series[k][sl] = sims[k]
+        if progress is not None:
+            progress(i + 1, len(points))
+    return states, series, hist_mom
+
+
 def forecast(
     fit: MacroFit,
     *,
@@ -281,30 +341,10 @@ def forecast(
     rng = np.random.default_rng(random_seed)
     points = fit.points(max_draws, random_seed=random_seed)
     panel = fit.panel.loc[: as_of]
-    last = _last_observed(panel, d.dates)
-    fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
-    T = d.T
-    n = len(points) * paths_per_draw
-    states = np.empty((n, horizon + 1), dtype=np.int64)
-    series = {k: np.empty((n, horizon + 1)) for k in (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET,
-                                                      C.SMALLCAP_VOLUME)}
-    hist_mom = np.empty((n, 11))
-    for i, p in enumerate(points):
-        li, lt, le = fit.matrices(p)
-        lt = _future_transitions(p, fit, lt, horizon)
-        full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
-        all_paths = hmm_sample_paths(li, lt, full, n=paths_per_draw, random_seed=rng)
-        paths = all_paths[:, T - 1 :]
-        initial, hist = _initial_values(p, fit, all_paths[:, :T], last, rng)
-        sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
-        states[sl] = paths
-        hist_mom[sl] = hist
-        sims = simulate_series(p, cfg, paths, initial=initial, trend0=float(d.trend[-1]), rng=rng,
-                               fixed=fixed)
-        for k in series:
-            series[k][sl] = sims[k]
-        if progress is not None:
-            progress(i + 1, len(points))
+    pos = fit.draw_positions(max_draws, random_seed=random_seed)
+    states, series, hist_mom = _simulate_draws(fit, points, pos, scen, horizon, paths_per_draw, rng,
+                                               progress)
+    n = states.shape[0]
     series[C.CPI_YOY] = _yoy_path(hist_mom, series[C.CPI_MOM_ANN])
     printed = float(panel.iloc[-1].get(C.CPI_YOY, np.nan))
     if np.isfinite(printed):  # the as-of month's own print, when there is one
