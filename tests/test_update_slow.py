@@ -22,32 +22,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regimecast.config import load_config
+from regimecast.attribution import TRACKED
 from regimecast.hmm import hmm_filter
 from regimecast.reweight import p_start_within
 from regimecast.update import load_parent, update_run
-from regimecast.workflow import fit_run, forecast_run
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def runs_2023(data_store, tmp_path_factory):
-    root = tmp_path_factory.mktemp("update-slow")
-    cfg = load_config()
-    parent = fit_run(cfg, out=root / "fit-2023-09", data=data_store, as_of="2023-09", seed=1,
-                     progressbar=False)
-    assert not parent.problems, parent.problems
-    full = forecast_run(config=cfg, out=root / "full-2023-12", data=data_store, as_of="2023-12", seed=1,
-                        progressbar=False)
-    upd = update_run(root / "fit-2023-09", data=data_store, as_of="2023-12", out=root / "upd-2023-12",
-                     refit="never", seed=1)
-    return parent.run_dir, full.run_dir, upd
-
-
-def _exact_full(run_dir, z: int) -> np.ndarray:
+def _exact_full(run_dir, chain: str, z: int) -> np.ndarray:
     fit, _ = load_parent(run_dir, allow_unconverged=False)
-    target = (np.arange(12) % 4) == z
+    target = np.asarray(fit.config.model.state_components()[chain]) == z
     out = []
     for p in fit.points(1000, random_seed=1):
         li, lt, le = fit.matrices(p)
@@ -63,8 +48,8 @@ def test_update_2023_09_to_12_matches_a_full_fit(runs_2023):
     r_parent = diag["ess_bulk_min"] / (diag["draws"] * diag["chains"])
     n_upd = upd.ess * r_parent
     ess_full = json.loads((full_dir / "diagnostics.json").read_text())["ess_bulk_min"]
-    for key, z in (("qe", 0), ("cut", 1)):
-        p_full = _exact_full(full_dir, z)
+    for key, chain, z in TRACKED:
+        p_full = _exact_full(full_dir, chain, z)
         p_upd = float(upd.attribution[f"p_{key}"].iloc[-1])
         tol = 4 * p_full.std() * np.sqrt(1 / n_upd + 1 / ess_full)
         assert abs(p_upd - p_full.mean()) < tol, (key, p_upd, p_full.mean(), tol)
@@ -77,12 +62,9 @@ def test_update_2023_09_to_12_matches_a_full_fit(runs_2023):
             assert abs(pa - pb) < tol, (event, col, pa, pb, tol)
 
 
-def test_update_across_lehman_refits_by_itself(data_store, tmp_path_factory):
+def test_update_across_lehman_refits_by_itself(data_store, fit_2008_06, tmp_path_factory):
     root = tmp_path_factory.mktemp("update-2008")
-    cfg = load_config()  # the default volume_return event needs 2021 data: leave it out in 2008
-    cfg = cfg.replace(events=tuple(e for e in cfg.events if e["name"] != "volume_return"))
-    fit_run(cfg, out=root / "fit-2008-06", data=data_store, as_of="2008-06", seed=1, progressbar=False)
-    upd = update_run(root / "fit-2008-06", data=data_store, as_of="2008-12", out=root / "upd-2008-12",
+    upd = update_run(fit_2008_06, data=data_store, as_of="2008-12", out=root / "upd-2008-12",
                      refit="auto", seed=1, allow_unconverged=True)
     lineage = json.loads((upd.run_dir / "manifest.json").read_text())["lineage"]
     assert lineage["method"] == "refitted" and lineage["refit_reasons"], lineage

@@ -93,7 +93,8 @@ def reweight_with_news(
     fixed = inactive_params(d_old, cfg)
     months = NewMonths({}, np.empty((len(state_old.loglik), 0)), state_rev.log_a)
     if d_new.T > t_old:
-        months = new_month_parts(arrays, tail_data(d_new, t_old, d_old.trend), cfg, fixed)
+        months = new_month_parts(arrays, tail_data(d_new, t_old, d_old.trend), cfg, fixed,
+                                 state_old.log_a)
     comps = cfg.state_components()
     targets = {name: np.asarray(comps[chain]) == j for name, chain, j in TRACKED}
 

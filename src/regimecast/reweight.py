@@ -195,20 +195,27 @@ def _stacked(tail: MacroData) -> MacroData:
     return MacroData(dates=tail.dates.append([tail.dates] * (len(copies) - 1)), **kw)
 
 
-def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict) -> NewMonths:
-    """Emission parts of the new months (rows 1.. of ``tail``), one per release group, per draw."""
+def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict,
+                    log_a_old: np.ndarray | None = None) -> NewMonths:
+    """Emission parts of the new months (rows 1.. of ``tail``), one per release group, per draw.
+
+    ``log_a_old`` (N, K, K): the draws' transition beyond the old as-of (the run's filter state).
+    Without time-varying transitions it is every new month's transition too, so it is not recomputed.
+    """
     n_draws = len(next(iter(arrays.values())))
     n, K = tail.T - 1, cfg.n_states
     G = len(GROUP_FIELDS)
     stacked = _stacked(tail)
     em = np.empty((n_draws, G, n, K))
-    log_a = np.empty((n_draws, n, K, K))
+    known = log_a_old is not None and not cfg.tvtp
+    log_a = np.broadcast_to(log_a_old[:, None], (n_draws, n, K, K)) if known else np.empty((n_draws, n, K, K))
     drivers = transition_drivers(tail, cfg)
     for i in range(n_draws):
         p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
         em[i] = joint_log_emission(np, p, stacked, cfg).reshape(G, n + 1, K)[:, 1:]
-        lt = joint_log_transition(np, p, cfg, drivers=drivers)
-        log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
+        if not known:
+            lt = joint_log_transition(np, p, cfg, drivers=drivers)
+            log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
     parts = {g: em[:, j] for j, g in enumerate(GROUP_FIELDS)}
     return NewMonths(parts, log_a, log_a[:, -1].copy())
 
