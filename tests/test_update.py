@@ -440,3 +440,39 @@ def test_weights_without_the_attribution_are_the_same(sim_panel):
     np.testing.assert_array_equal(fast.log_weights, full.log_weights)
     np.testing.assert_array_equal(fast.state_new.alpha, full.state_new.alpha)
     assert fast.attribution.empty and len(full.attribution) > 3
+
+
+def test_regime_changes_match_an_independent_filter(updated, parent):
+    """Oracle for changes.csv's regime rows: per draw, the NumPy reference forward filter
+    (``hmm.reference``) over each run's own data; "before" is the parent's filtered state at its
+    as-of pushed through the transition matrix, "after" the updated run's filtered state, both
+    posterior means over the same draws the module uses, marginalised onto each chain."""
+    from regimecast.changes import MAX_DRAWS
+    from regimecast.hmm.reference import _forward
+
+    _, out, _ = updated
+    before_fit, _ = load_run(parent)
+    after_fit, _ = load_run(out)
+    m = after_fit.config.model
+    comps = {c: np.asarray(v) for c, v in m.state_components().items()}
+
+    def mean_filtered(fit, n_last):
+        rows = []
+        for p in fit.points(MAX_DRAWS, random_seed=fit.random_seed):
+            li, lt, le = fit.matrices(p)
+            filt = np.exp(_forward(li, lt, le)[1])  # (T, K) filtered, log space
+            rows.append((filt[-n_last:], np.exp(lt)))
+        return rows
+
+    b = mean_filtered(before_fit, 1)
+    before = np.mean([[f[0] @ np.linalg.matrix_power(A, k) for k in range(4)] for f, A in b], axis=0)
+    after = np.mean([f for f, _ in mean_filtered(after_fit, 4)], axis=0)
+    changes = pd.read_csv(out / "changes.csv")
+    reg = changes[changes.section == "regime"]
+    assert len(reg) == 4 * sum(len(v) for v in m.chain_labels().values())
+    for t, month in enumerate(["2023-09", "2023-10", "2023-11", "2023-12"]):
+        for chain, labels in m.chain_labels().items():
+            for j, lab in enumerate(labels):
+                row = reg[(reg["item"] == month) & (reg["measure"] == f"P({chain} = {lab})")].iloc[0]
+                assert float(row["before"]) == pytest.approx(before[t][comps[chain] == j].sum(), abs=1e-9)
+                assert float(row["after"]) == pytest.approx(after[t][comps[chain] == j].sum(), abs=1e-9)

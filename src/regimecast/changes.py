@@ -23,7 +23,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from regimecast.hmm import hmm_filter
 from regimecast.results import MacroFit
 
 CHANGES_COLUMNS = ("section", "item", "measure", "before", "after", "change")
@@ -90,30 +89,27 @@ def parent_view(parent: MacroFit, n_ahead: int) -> np.ndarray:
     return np.mean(seq, axis=1)
 
 
-def updated_view(fit: MacroFit, n_last: int) -> np.ndarray:
-    """(n_last, K): the updated run's filtered joint states of its last ``n_last`` months."""
-    out = []
-    for p in fit.points(MAX_DRAWS, random_seed=fit.random_seed):
-        li, lt, le = fit.matrices(p)
-        out.append(hmm_filter(li, lt, le).filtered[-n_last:])
-    return np.mean(out, axis=0)
-
-
 def regime_changes(parent: MacroFit, fit: MacroFit) -> pd.DataFrame:
+    """Per month from the parent's as-of to the new one and per chain state: the parent's view (filtered
+    at its as-of, predicted beyond) against the updated run's filtered probabilities (posterior means
+    over ``MAX_DRAWS`` draws; the latter are the run's own ``regime_probabilities``, written with it)."""
     m = fit.config.model
     start, end = parent.panel.index.max(), fit.panel.index.max()
     n_ahead = (end.year - start.year) * 12 + end.month - start.month
     comps = {c: np.asarray(v) for c, v in m.state_components().items()}
     before = parent_view(parent, n_ahead)
-    after = updated_view(fit, n_ahead + 1)
+    after = fit.regime_probabilities(MAX_DRAWS)
     months = pd.date_range(start, end, freq="MS")
     rows = []
-    for t, month in enumerate(months):
-        for chain, labels in m.chain_labels().items():
+    for chain, labels in m.chain_labels().items():
+        filt = after[f"filtered_{chain}"].sel(stat="mean")
+        for t, month in enumerate(months):
             b = np.bincount(comps[chain], weights=before[t], minlength=len(labels))
-            a = np.bincount(comps[chain], weights=after[t], minlength=len(labels))
             for j, lab in enumerate(labels):
-                rows.append(("regime", f"{month:%Y-%m}", f"P({chain} = {lab})", b[j], a[j], a[j] - b[j]))
+                a = float(filt.sel({"time": month, chain: lab}))
+                rows.append(("regime", f"{month:%Y-%m}", f"P({chain} = {lab})", b[j], a, a - b[j]))
+    order = {f"{mo:%Y-%m}": i for i, mo in enumerate(months)}
+    rows.sort(key=lambda r: order[r[1]])  # month by month, chains in config order (stable sort)
     return pd.DataFrame(rows, columns=list(CHANGES_COLUMNS))
 
 

@@ -33,7 +33,7 @@ from regimecast.models.macro import (
     joint_log_transition,
     numpy_params,
 )
-from regimecast.models.macro_sim import simulate_series
+from regimecast.models.macro_sim import simulate_series, simulate_series_batch
 from regimecast.results import MacroFit
 from regimecast.reweight import fit_filter_state
 
@@ -295,15 +295,16 @@ def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: di
                                                       C.SMALLCAP_VOLUME)}
     hist_mom = np.empty((n, 11))
     for i, p in enumerate(points):
-        if ragged:
-            all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng)
-            paths, in_sample = all_paths[:, T - 1 :], all_paths[:, :T]
-        else:
-            paths = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,
-                                  paths_per_draw, rng)
-            in_sample = paths[:, :1]  # unused: no series is simulated over missing months
-        initial, hist = _initial_values(p, fit, in_sample, last, rng)
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
+        if not ragged:  # paths only; the series are simulated for every draw at once below
+            states[sl] = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,
+                                       paths_per_draw, rng)
+            if progress is not None:
+                progress(i + 1, len(points))
+            continue
+        all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng)
+        paths = all_paths[:, T - 1 :]
+        initial, hist = _initial_values(p, fit, all_paths[:, :T], last, rng)
         states[sl] = paths
         hist_mom[sl] = hist
         sims = simulate_series(p, cfg, paths, initial=initial, trend0=float(d.trend[-1]), rng=rng,
@@ -312,6 +313,13 @@ def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: di
             series[k][sl] = sims[k]
         if progress is not None:
             progress(i + 1, len(points))
+    if not ragged:  # every series observed at the as-of month: the same start for every path
+        initial, hist = _initial_values(points[0], fit, states[:, :1], last, rng)
+        hist_mom[:] = hist
+        sims = simulate_series_batch(points, cfg, states, initial=initial, trend0=float(d.trend[-1]),
+                                     rng=rng, fixed=fixed)
+        for k in series:
+            series[k][:] = sims[k]
     return states, series, hist_mom
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
 from scipy.stats import norm
 
 from regimecast.config import ModelConfig
@@ -221,25 +220,31 @@ def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict
 
 
 def continue_filter(alpha: np.ndarray, log_a: np.ndarray, log_em: np.ndarray):
-    """Continue the forward filter of every draw over new months (log space, vectorised over draws).
+    """Continue the forward filter of every draw over new months (vectorised over draws).
 
     ``alpha`` (N, K) filtered state at the last old month; ``log_a`` (N, n, K, K) transitions into the new
     months; ``log_em`` (N, n, K) their log emissions (0 = unobserved).  Returns the summed one-step
-    predictive log densities (N,) and the filtered states (N, n, K).
+    predictive log densities (N,) and the filtered states (N, n, K).  Scaled probability space: each
+    month's emissions are shifted by their row maximum before exponentiating, so nothing under- or
+    overflows; a transition that is the same every month (a broadcast array) is exponentiated once.
     """
     n_draws, n = log_em.shape[:2]
     inc = np.zeros(n_draws)
     out = np.empty_like(log_em)
-    with np.errstate(divide="ignore"):
-        la = np.log(alpha)
+    a = np.asarray(alpha, dtype=float)
+    constant = n > 0 and log_a.strides[1] == 0
+    A = np.exp(log_a[:, 0]) if constant else None
     for t in range(n):
-        pred = logsumexp(la[:, :, None] + log_a[:, t], axis=1)
-        pred -= logsumexp(pred, axis=1, keepdims=True)
-        a = pred + log_em[:, t]
-        c = logsumexp(a, axis=1)
-        inc += c
-        la = a - c[:, None]
-        out[:, t] = np.exp(la)
+        At = A if constant else np.exp(log_a[:, t])
+        pred = np.einsum("nk,nkj->nj", a, At)
+        pred /= pred.sum(axis=1, keepdims=True)
+        m = log_em[:, t].max(axis=1, keepdims=True)
+        w = pred * np.exp(log_em[:, t] - m)
+        c = w.sum(axis=1)
+        with np.errstate(divide="ignore"):
+            inc += np.log(c) + m[:, 0]
+        a = w / c[:, None]
+        out[:, t] = a
     return inc, out
 
 
