@@ -44,6 +44,7 @@ from regimecast.models.macro import (
     data_scales,
     inactive_params,
     joint_log_emission,
+    joint_log_emission_batch,
     joint_log_transition,
     numpy_params,
     prior_sds,
@@ -209,12 +210,14 @@ def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict
     known = log_a_old is not None and not cfg.tvtp
     log_a = np.broadcast_to(log_a_old[:, None], (n_draws, n, K, K)) if known else np.empty((n_draws, n, K, K))
     drivers = transition_drivers(tail, cfg)
-    for i in range(n_draws):
-        p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
-        em[i] = joint_log_emission(np, p, stacked, cfg).reshape(G, n + 1, K)[:, 1:]
-        if not known:
-            lt = joint_log_transition(np, p, cfg, drivers=drivers)
-            log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
+    ps = [numpy_params({**fixed, **point_at(arrays, i)}, cfg) for i in range(n_draws)]
+    for lo in range(0, n_draws, 1000):  # batches of draws bound the (draws, rows, K) temporaries
+        batch = ps[lo : lo + 1000]
+        em[lo : lo + len(batch)] = joint_log_emission_batch(batch, stacked, cfg).reshape(
+            len(batch), G, n + 1, K)[:, :, 1:]
+    for i, p in enumerate(ps if not known else []):
+        lt = joint_log_transition(np, p, cfg, drivers=drivers)
+        log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
     parts = {g: em[:, j] for j, g in enumerate(GROUP_FIELDS)}
     return NewMonths(parts, log_a, log_a[:, -1].copy())
 

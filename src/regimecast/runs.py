@@ -57,8 +57,13 @@ def write_fit(
     # the per-draw filter state at the as-of month: an update continues it instead of refiltering
     state = filter_state_dataset(fit_filter_state(fit), fit.idata, fit.data)
     idata.add_groups({"regime_probabilities": regimes, FILTER_GROUP: state}, warn_on_custom_groups=False)
+    # uncompressed: zlib (ArviZ's default, and inherited from a loaded parent's file) made writing the
+    # 36 MB filter state take 0.8 s instead of 0.1 s, most of an update's write
+    for group in idata.groups():
+        for var in idata[group].variables.values():
+            var.encoding = {}
     with atomic_path(run_dir / POSTERIOR) as tmp:
-        idata.to_netcdf(str(tmp), engine="h5netcdf")
+        idata.to_netcdf(str(tmp), engine="h5netcdf", compress=False)
     atomic_write_text(run_dir / "regimes.csv", fit.regimes_frame().to_csv(index=False, float_format="%.6f"))
     diag = fit.diagnostics.to_dict()
     diag["gate"] = {"passed": not gate_problems, "problems": gate_problems, **vars(fit.config.gate)}

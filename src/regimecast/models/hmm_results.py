@@ -39,7 +39,9 @@ GROUP = "regime_probabilities"
 
 def summarise(da: xr.DataArray, dims: tuple[str, ...], quantiles=BAND) -> xr.DataArray:
     """Mean and two quantiles over ``dims``: a new leading ``stat`` dim (mean, lower, upper)."""
-    q = da.quantile(list(quantiles), dim=list(dims)).rename(quantile="stat")
+    # NaN-aware quantiles only when there are NaNs (np.nanquantile is ~4x slower than np.quantile)
+    skipna = bool(np.isnan(da.values).any())
+    q = da.quantile(list(quantiles), dim=list(dims), skipna=skipna).rename(quantile="stat")
     out = xr.concat(
         [
             da.mean(dim=list(dims)).expand_dims(stat=[STATS[0]]),
