@@ -70,6 +70,5 @@ def fit_2008_06(data_store, tmp_path_factory):
     from regimecast.workflow import fit_run
 
     root = tmp_path_factory.mktemp("fit-2008-06")
-    fit_run(load_config(), out=root / "run", data=data_store, as_of="2008-06", seed=1, progressbar=False,
-            allow_unconverged=True)
+    fit_run(load_config(), out=root / "run", data=data_store, as_of="2008-06", seed=1, progressbar=False)
     return root / "run"
