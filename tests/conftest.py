@@ -72,3 +72,16 @@ def fit_2008_06(data_store, tmp_path_factory):
     root = tmp_path_factory.mktemp("fit-2008-06")
     fit_run(load_config(), out=root / "run", data=data_store, as_of="2008-06", seed=1, progressbar=False)
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def run_2018_12(data_store, tmp_path_factory):
+    """A ``forecast`` run (12 months ahead) as of 2018-12, inside the 2017-19 QT episode: one of the
+    as-of months the gate is checked at, and the QT forecast test's fit."""
+    from regimecast.config import load_config
+    from regimecast.workflow import forecast_run
+
+    root = tmp_path_factory.mktemp("run-2018-12")
+    out = forecast_run(config=load_config(), out=root / "run", data=data_store, as_of="2018-12", seed=1,
+                       horizon=12, progressbar=False, allow_unconverged=True)
+    return out.run_dir

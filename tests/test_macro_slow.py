@@ -144,18 +144,15 @@ def test_real_panel_tells_the_two_instruments_apart(real_fit, rate, bs, start, e
 def test_forecast_inside_qt_projects_a_shrinking_balance_sheet(data_store, as_of, request):
     """A forecast made inside a QT episode (2018-12: the last hike of 2015-18; 2023-12: rates on hold)
     projects the balance sheet shrinking at about the episode's pace: median 12-month change negative,
-    within a factor of two of the pace of the 12 months up to the as-of.  The 2023-12 fit is the one
-    the update tests compare with (session fixture)."""
+    within a factor of two of the pace of the 12 months up to the as-of.  Both fits are shared through
+    session fixtures (the update tests' 2023-12 run, the as-of tests' 2018-12 run)."""
     from regimecast.data import columns as C
-    from regimecast.data import load_panel
     from regimecast.forecast import forecast
     from regimecast.runs import load_run
 
-    if as_of == "2023-12":
-        fit, _ = load_run(request.getfixturevalue("runs_2023")[1])
-    else:
-        fit = MacroRegimeModel(BASE).fit(load_panel(data_store, as_of=as_of), random_seed=1,
-                                         progressbar=False)
+    shared = {"2023-12": lambda: request.getfixturevalue("runs_2023")[1],
+              "2018-12": lambda: request.getfixturevalue("run_2018_12")}
+    fit, _ = load_run(shared[as_of]())
     assert fit.convergence_problems() == [], fit.diagnostics
     assert f"{fit.data.dates[-1]:%Y-%m}" == as_of
     fc = forecast(fit, horizon=12, max_draws=400, random_seed=2)
