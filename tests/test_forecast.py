@@ -292,3 +292,27 @@ def test_forecast_draws_line_up_with_their_filter_states(fit):
         for k in names:
             np.testing.assert_array_equal(p[k], arrays[k][i])
     assert fit_filter_state(fit).alpha.shape[0] == len(next(iter(arrays.values())))
+
+
+def test_ragged_edge_paths_with_batched_emissions_are_the_per_draw_ones(fit):
+    """Oracle: the fit's own matrices per draw.  The ragged edge evaluates in-sample emissions for
+    chunks of draws at once; they equal ``fit.matrices`` and give the same paths for the same seed."""
+    from regimecast.forecast import _batched_emissions, _full_paths
+
+    points = fit.points(3, random_seed=4)
+    for p, le in zip(points, _batched_emissions(fit, points, chunk=2), strict=True):
+        np.testing.assert_allclose(le, fit.matrices(p)[2], rtol=1e-10, atol=1e-10)
+        a = _full_paths(p, fit, {}, 6, 50, np.random.default_rng(8), le=le)
+        b = _full_paths(p, fit, {}, 6, 50, np.random.default_rng(8))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batched_model_matrices_are_the_per_draw_ones(fit):
+    """Oracle: ``fit.matrices`` draw by draw (the regime probabilities use the batched matrices)."""
+    points = fit.points(5, random_seed=6)
+    got = list(fit.hmm_arrays_many(points, chunk=2))
+    assert len(got) == 5
+    for p, (li, lt, le) in zip(points, got, strict=True):
+        want = fit.matrices(p)
+        for a, b in zip((li, lt, le), want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)

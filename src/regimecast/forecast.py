@@ -29,11 +29,14 @@ from regimecast.models.macro import (
     INFLATION_CENTRE,
     INFLATION_SCALE,
     MacroData,
+    inactive_params,
     joint_log_emission,
+    joint_log_emission_batch,
     joint_log_transition,
     numpy_params,
+    transition_drivers,
 )
-from regimecast.models.macro_sim import simulate_series, simulate_series_batch
+from regimecast.models.macro_sim import simulate_series_batch
 from regimecast.results import MacroFit
 from regimecast.reweight import fit_filter_state
 
@@ -218,15 +221,19 @@ def _last_observed(panel: pd.DataFrame, dates: pd.DatetimeIndex) -> dict[str, tu
     return out
 
 
-def _initial_values(p: dict, fit: MacroFit, paths: np.ndarray, last: dict, rng) -> tuple[dict, np.ndarray]:
+def _initial_values(points: list[dict], fit: MacroFit, tails: np.ndarray, last: dict,
+                    rng) -> tuple[dict, np.ndarray]:
     """Values at the as-of month per path, and the CPI prints of the 11 months before it (n, 11).
 
     The ragged edge: a series whose last months are missing is simulated forward from its last
     observed value along the sampled (smoothed) regime path of those months, so the forecast starts
-    from the last observation and the filtered state, never from NaN.  ``paths``: (n, T) in-sample.
+    from the last observation and the filtered state, never from NaN.  ``tails`` (n, L + 1): each
+    path's last L + 1 in-sample joint states (L = the largest lag in ``last``), paths in draw order,
+    ``len(tails) // len(points)`` per draw; every draw is simulated at once.
     """
     cfg, d = fit.config.model, fit.data
-    n, T = paths.shape
+    n, W = tails.shape
+    T = d.T
     hist = fit.panel[C.CPI_MOM_ANN].reindex(d.dates).to_numpy(dtype=float)
     hist = np.concatenate([np.full(11, np.nan), hist])[-12:-1]
     hist = np.broadcast_to(hist, (n, 11)).copy()
@@ -235,8 +242,8 @@ def _initial_values(p: dict, fit: MacroFit, paths: np.ndarray, last: dict, rng) 
         if lag == 0:
             initial[col] = value
             continue
-        sims = simulate_series(p, cfg, paths[:, T - 1 - lag :], initial={col: value},
-                               trend0=float(d.trend[T - 1 - lag]), rng=rng)
+        sims = simulate_series_batch(points, cfg, tails[:, W - 1 - lag :], initial={col: value},
+                                     trend0=float(d.trend[T - 1 - lag]), rng=rng)
         initial[col] = sims[col][:, -1]
         if col == C.CPI_MOM_ANN and lag > 1:  # the missing months before the as-of enter the y/y
             k = min(lag - 1, 11)
@@ -271,13 +278,31 @@ def _future_paths(p: dict, fit: MacroFit, alpha: np.ndarray, log_a: np.ndarray, 
         return hmm_sample_paths(np.log(alpha), la, le, n=n, random_seed=rng)
 
 
-def _full_paths(p: dict, fit: MacroFit, scen: dict, horizon: int, n: int, rng) -> np.ndarray:
+def _full_paths(p: dict, fit: MacroFit, scen: dict, horizon: int, n: int, rng,
+                le: np.ndarray | None = None) -> np.ndarray:
     """(n, T+H) joint-state paths over the whole sample and the months ahead (the ragged edge needs
-    the history's last months)."""
-    li, lt, le = fit.matrices(p)
+    the history's last months).  ``le``: the draw's in-sample log emissions when already computed
+    (:func:`_batched_emissions`)."""
+    if le is None:
+        li, lt, le = fit.matrices(p)
+    else:
+        cfg, d = fit.config.model, fit.data
+        q = numpy_params({**inactive_params(d, cfg), **p}, cfg)
+        li = np.full(cfg.n_states, -np.log(cfg.n_states))
+        lt = joint_log_transition(np, q, cfg, drivers=transition_drivers(d, cfg))
     lt = _future_transitions(p, fit, lt, horizon)
     full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
     return hmm_sample_paths(li, lt, full, n=n, random_seed=rng)
+
+
+def _batched_emissions(fit: MacroFit, points: list[dict], chunk: int = 100):
+    """Yield each draw's (T, K) in-sample log emission, ``chunk`` draws evaluated at a time
+    (``models.macro.joint_log_emission_batch``; one call per draw cost ~1 ms over 790 months)."""
+    cfg, d = fit.config.model, fit.data
+    fixed = inactive_params(d, cfg)
+    for lo in range(0, len(points), chunk):
+        ps = [numpy_params({**fixed, **p}, cfg) for p in points[lo : lo + chunk]]
+        yield from joint_log_emission_batch(ps, d, cfg)
 
 
 def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: dict, horizon: int,
@@ -291,35 +316,25 @@ def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: di
     fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
     T, n = d.T, len(points) * paths_per_draw
     states = np.empty((n, horizon + 1), dtype=np.int64)
-    series = {k: np.empty((n, horizon + 1)) for k in (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET,
-                                                      C.SMALLCAP_VOLUME)}
-    hist_mom = np.empty((n, 11))
+    max_lag = max((lag for lag, _ in last.values()), default=0)
+    tails = np.empty((n, max_lag + 1), dtype=np.int64)  # the last in-sample months of each path
+    emissions = _batched_emissions(fit, points) if ragged else None
     for i, p in enumerate(points):
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
-        if not ragged:  # paths only; the series are simulated for every draw at once below
+        if ragged:
+            all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng, le=next(emissions))
+            states[sl], tails[sl] = all_paths[:, T - 1 :], all_paths[:, T - 1 - max_lag : T]
+        else:
             states[sl] = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,
                                        paths_per_draw, rng)
-            if progress is not None:
-                progress(i + 1, len(points))
-            continue
-        all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng)
-        paths = all_paths[:, T - 1 :]
-        initial, hist = _initial_values(p, fit, all_paths[:, :T], last, rng)
-        states[sl] = paths
-        hist_mom[sl] = hist
-        sims = simulate_series(p, cfg, paths, initial=initial, trend0=float(d.trend[-1]), rng=rng,
-                               fixed=fixed)
-        for k in series:
-            series[k][sl] = sims[k]
+            tails[sl] = states[sl][:, :1]
         if progress is not None:
             progress(i + 1, len(points))
-    if not ragged:  # every series observed at the as-of month: the same start for every path
-        initial, hist = _initial_values(points[0], fit, states[:, :1], last, rng)
-        hist_mom[:] = hist
-        sims = simulate_series_batch(points, cfg, states, initial=initial, trend0=float(d.trend[-1]),
-                                     rng=rng, fixed=fixed)
-        for k in series:
-            series[k][:] = sims[k]
+    # the series, for every draw at once: from the as-of values (nowcast along the tails if ragged)
+    initial, hist_mom = _initial_values(points, fit, tails, last, rng)
+    sims = simulate_series_batch(points, cfg, states, initial=initial, trend0=float(d.trend[-1]),
+                                 rng=rng, fixed=fixed)
+    series = {k: sims[k] for k in (C.CPI_MOM_ANN, C.POLICY_RATE, C.BALANCE_SHEET, C.SMALLCAP_VOLUME)}
     return states, series, hist_mom
 
 

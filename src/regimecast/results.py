@@ -85,6 +85,26 @@ class MacroFit(HMMResults):
     def hmm_arrays(self, point: dict):
         return self.matrices(point)
 
+    def hmm_arrays_many(self, points: list[dict], chunk: int = 100):
+        """The NumPy model matrices of many draws, their emissions ``chunk`` draws at a time
+        (``joint_log_emission_batch``): the regime probabilities of 400 draws over 790 months spent
+        most of their time in one emission call per draw."""
+        from regimecast.models.macro import (
+            inactive_params,
+            joint_log_emission_batch,
+            joint_log_transition,
+            numpy_params,
+            transition_drivers,
+        )
+
+        cfg, d = self.config.model, self.data
+        fixed, drivers = inactive_params(d, cfg), transition_drivers(d, cfg)
+        li = np.full(cfg.n_states, -np.log(cfg.n_states))
+        for lo in range(0, len(points), chunk):
+            ps = [numpy_params({**fixed, **p}, cfg) for p in points[lo : lo + chunk]]
+            for q, le in zip(ps, joint_log_emission_batch(ps, d, cfg), strict=True):
+                yield li, joint_log_transition(np, q, cfg, drivers=drivers), le
+
     @property
     def time_index(self) -> pd.Index:
         return pd.DatetimeIndex(self.data.dates)

@@ -141,6 +141,11 @@ class HMMResults:
         seed = self.draw_seed if random_seed is None else random_seed
         return self.draw_positions(max_draws, random_seed=seed), seed
 
+    def hmm_arrays_many(self, points: list[dict]):
+        """Yield :meth:`hmm_arrays` for each point (a model may evaluate many draws at once)."""
+        for point in points:
+            yield self.hmm_arrays(point)
+
     # ------------------------------------------------------------------------------------ outputs
     def regime_probability_draws(
         self, max_draws: int | None = DEFAULT_MAX_DRAWS, *, random_seed: int | None = None
@@ -148,8 +153,8 @@ class HMMResults:
         """Smoothed and filtered state probabilities per draw: dims (sample, time, <dim>)."""
         idx, _ = self._positions(max_draws, random_seed)
         smoothed, filtered = [], []
-        for point in self._points(idx):
-            res = hmm_smoother(*self.hmm_arrays(point))
+        for arrays in self.hmm_arrays_many(self._points(idx)):
+            res = hmm_smoother(*arrays)
             smoothed.append(res.smoothed)
             filtered.append(res.filtered)
         out = {}
