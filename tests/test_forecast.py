@@ -294,15 +294,14 @@ def test_forecast_draws_line_up_with_their_filter_states(fit):
     assert fit_filter_state(fit).alpha.shape[0] == len(next(iter(arrays.values())))
 
 
-def test_ragged_edge_paths_with_batched_emissions_are_the_per_draw_ones(fit):
-    """Oracle: the fit's own matrices per draw.  The ragged edge evaluates in-sample emissions for
-    chunks of draws at once; they equal ``fit.matrices`` and give the same paths for the same seed."""
-    from regimecast.forecast import _batched_emissions, _full_paths
+def test_ragged_edge_paths_with_batched_matrices_are_the_per_draw_ones(fit):
+    """The ragged edge samples its history from matrices batched over draws; for the same seed they
+    give the paths that ``fit.matrices`` per draw gives."""
+    from regimecast.forecast import _full_paths
 
     points = fit.points(3, random_seed=4)
-    for p, le in zip(points, _batched_emissions(fit, points, chunk=2), strict=True):
-        np.testing.assert_allclose(le, fit.matrices(p)[2], rtol=1e-10, atol=1e-10)
-        a = _full_paths(p, fit, {}, 6, 50, np.random.default_rng(8), le=le)
+    for p, arrays in zip(points, fit.hmm_arrays_many(points, chunk=2), strict=True):
+        a = _full_paths(p, fit, {}, 6, 50, np.random.default_rng(8), arrays)
         b = _full_paths(p, fit, {}, 6, 50, np.random.default_rng(8))
         np.testing.assert_array_equal(a, b)
 

@@ -98,18 +98,17 @@ def regime_changes(parent: MacroFit, fit: MacroFit) -> pd.DataFrame:
     n_ahead = (end.year - start.year) * 12 + end.month - start.month
     comps = {c: np.asarray(v) for c, v in m.state_components().items()}
     before = parent_view(parent, n_ahead)
-    after = fit.regime_probabilities(MAX_DRAWS)
+    probs = fit.regime_probabilities(MAX_DRAWS)
     months = pd.date_range(start, end, freq="MS")
+    after = {c: probs[f"filtered_{c}"].sel(stat="mean").sel({"time": months, c: list(labels)}).values
+             for c, labels in m.chain_labels().items()}  # (months, labels) per chain
     rows = []
-    for chain, labels in m.chain_labels().items():
-        filt = after[f"filtered_{chain}"].sel(stat="mean")
-        for t, month in enumerate(months):
+    for t, month in enumerate(months):
+        for chain, labels in m.chain_labels().items():
             b = np.bincount(comps[chain], weights=before[t], minlength=len(labels))
+            a = after[chain][t]
             for j, lab in enumerate(labels):
-                a = float(filt.sel({"time": month, chain: lab}))
-                rows.append(("regime", f"{month:%Y-%m}", f"P({chain} = {lab})", b[j], a, a - b[j]))
-    order = {f"{mo:%Y-%m}": i for i, mo in enumerate(months)}
-    rows.sort(key=lambda r: order[r[1]])  # month by month, chains in config order (stable sort)
+                rows.append(("regime", f"{month:%Y-%m}", f"P({chain} = {lab})", b[j], a[j], a[j] - b[j]))
     return pd.DataFrame(rows, columns=list(CHANGES_COLUMNS))
 
 

@@ -29,12 +29,9 @@ from regimecast.models.macro import (
     INFLATION_CENTRE,
     INFLATION_SCALE,
     MacroData,
-    inactive_params,
     joint_log_emission,
-    joint_log_emission_batch,
     joint_log_transition,
     numpy_params,
-    transition_drivers,
 )
 from regimecast.models.macro_sim import simulate_series_batch
 from regimecast.results import MacroFit
@@ -279,30 +276,14 @@ def _future_paths(p: dict, fit: MacroFit, alpha: np.ndarray, log_a: np.ndarray, 
 
 
 def _full_paths(p: dict, fit: MacroFit, scen: dict, horizon: int, n: int, rng,
-                le: np.ndarray | None = None) -> np.ndarray:
+                matrices: tuple | None = None) -> np.ndarray:
     """(n, T+H) joint-state paths over the whole sample and the months ahead (the ragged edge needs
-    the history's last months).  ``le``: the draw's in-sample log emissions when already computed
-    (:func:`_batched_emissions`)."""
-    if le is None:
-        li, lt, le = fit.matrices(p)
-    else:
-        cfg, d = fit.config.model, fit.data
-        q = numpy_params({**inactive_params(d, cfg), **p}, cfg)
-        li = np.full(cfg.n_states, -np.log(cfg.n_states))
-        lt = joint_log_transition(np, q, cfg, drivers=transition_drivers(d, cfg))
+    the history's last months).  ``matrices``: the draw's (log_init, log_transition, log_emission)
+    when already computed (``MacroFit.hmm_arrays_many``), else ``fit.matrices(p)``."""
+    li, lt, le = matrices if matrices is not None else fit.matrices(p)
     lt = _future_transitions(p, fit, lt, horizon)
     full = np.vstack([le, _future_emission(p, fit, scen, horizon)])
     return hmm_sample_paths(li, lt, full, n=n, random_seed=rng)
-
-
-def _batched_emissions(fit: MacroFit, points: list[dict], chunk: int = 100):
-    """Yield each draw's (T, K) in-sample log emission, ``chunk`` draws evaluated at a time
-    (``models.macro.joint_log_emission_batch``; one call per draw cost ~1 ms over 790 months)."""
-    cfg, d = fit.config.model, fit.data
-    fixed = inactive_params(d, cfg)
-    for lo in range(0, len(points), chunk):
-        ps = [numpy_params({**fixed, **p}, cfg) for p in points[lo : lo + chunk]]
-        yield from joint_log_emission_batch(ps, d, cfg)
 
 
 def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: dict, horizon: int,
@@ -318,11 +299,11 @@ def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: di
     states = np.empty((n, horizon + 1), dtype=np.int64)
     max_lag = max((lag for lag, _ in last.values()), default=0)
     tails = np.empty((n, max_lag + 1), dtype=np.int64)  # the last in-sample months of each path
-    emissions = _batched_emissions(fit, points) if ragged else None
+    matrices = fit.hmm_arrays_many(points) if ragged else None  # batched over draws
     for i, p in enumerate(points):
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
         if ragged:
-            all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng, le=next(emissions))
+            all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng, next(matrices))
             states[sl], tails[sl] = all_paths[:, T - 1 :], all_paths[:, T - 1 - max_lag : T]
         else:
             states[sl] = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,

@@ -19,7 +19,11 @@ from regimecast.models.macro import (
     compile_matrices,
     free_param_names,
     inactive_params,
+    joint_log_emission_batch,
+    joint_log_transition,
+    numpy_params,
     prepare_data,
+    transition_drivers,
 )
 
 log = logging.getLogger(__name__)
@@ -89,14 +93,6 @@ class MacroFit(HMMResults):
         """The NumPy model matrices of many draws, their emissions ``chunk`` draws at a time
         (``joint_log_emission_batch``): the regime probabilities of 400 draws over 790 months spent
         most of their time in one emission call per draw."""
-        from regimecast.models.macro import (
-            inactive_params,
-            joint_log_emission_batch,
-            joint_log_transition,
-            numpy_params,
-            transition_drivers,
-        )
-
         cfg, d = self.config.model, self.data
         fixed, drivers = inactive_params(d, cfg), transition_drivers(d, cfg)
         li = np.full(cfg.n_states, -np.log(cfg.n_states))

@@ -215,9 +215,10 @@ def new_month_parts(arrays: dict, tail: MacroData, cfg: ModelConfig, fixed: dict
         batch = ps[lo : lo + 1000]
         em[lo : lo + len(batch)] = joint_log_emission_batch(batch, stacked, cfg).reshape(
             len(batch), G, n + 1, K)[:, :, 1:]
-    for i, p in enumerate(ps if not known else []):
-        lt = joint_log_transition(np, p, cfg, drivers=drivers)
-        log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
+    if not known:
+        for i, p in enumerate(ps):
+            lt = joint_log_transition(np, p, cfg, drivers=drivers)
+            log_a[i] = lt if lt.ndim == 3 else np.broadcast_to(lt, (n, K, K))
     parts = {g: em[:, j] for j, g in enumerate(GROUP_FIELDS)}
     return NewMonths(parts, log_a, log_a[:, -1].copy())
 
