@@ -37,6 +37,7 @@ from regimecast.models.macro_sim import reference_point, simulate_panel
 from regimecast.news import find_news, release_steps
 from regimecast.reweight import p_start_within, posterior_arrays, psis
 from regimecast.runs import load_run, write_fit
+from regimecast.fit import Diagnostics
 from regimecast.update import NumpyFit
 
 N_CHAINS, N_DRAWS = 2, 20
@@ -127,6 +128,30 @@ def test_appending_zero_months_gives_uniform_weights(sim_panel):
     assert rw.smoothed.ess == N_CHAINS * N_DRAWS
 
 
+def test_too_few_independent_draws_refit(sim_panel):
+    """``[update] min_ess`` counts independent draws: the weights' ESS x the parent's bulk ESS / draws.
+    The same weights pass from a parent whose draws are independent and fail from a correlated one."""
+    from regimecast.update import _refit_reasons, draw_efficiency
+
+    rw, _ = _reweight(jittered_posterior(), sim_panel.loc[:"2023-09"], sim_panel)
+    ess = rw.smoothed.ess
+    cfg = CONFIG.replace(update={"min_ess": 0.5 * ess, "khat_threshold": 1.0})
+    assert _refit_reasons(rw, cfg, 1.0) == []
+    (reason,) = _refit_reasons(rw, cfg, 0.25)
+    assert "independent draws" in reason and f"{0.25 * ess:.0f}" in reason
+    # the efficiency: the sampler's bulk ESS / draws, or what a reweighted posterior recorded
+    n = N_CHAINS * N_DRAWS
+    diag = Diagnostics(r_hat_max=1.0, ess_bulk_min=10.0, ess_tail_min=10.0, divergences=0,
+                       sampling_seconds=0.0, draws=N_DRAWS, chains=N_CHAINS)
+    fit = NumpyFit(config=CONFIG, panel=sim_panel, idata=jittered_posterior(), random_seed=1,
+                   diagnostics_override=diag)
+    assert draw_efficiency(fit) == pytest.approx(10.0 / n)
+    idata = jittered_posterior()
+    idata.posterior.attrs["effective_draws"] = 4.0
+    fit = NumpyFit(config=CONFIG, panel=sim_panel, idata=idata, random_seed=1, diagnostics_override=diag)
+    assert draw_efficiency(fit) == pytest.approx(4.0 / n)
+
+
 def test_exact_start_probability_matches_simulated_paths():
     """Oracle: 200,000 Markov-chain paths scored by events.state_start_months."""
     rng = np.random.default_rng(5)
@@ -209,7 +234,7 @@ def store(data_store, tmp_path_factory) -> Path:
 def parent(store, tmp_path_factory) -> Path:
     panel = load_panel(store, as_of="2023-09")
     # 40 pinned draws, nearly identical: their k-hat is noise around 0.7, not a verdict on the weights
-    cfg = CONFIG.replace(update={"min_ess": 10, "khat_threshold": 1.0})
+    cfg = CONFIG.replace(update={"min_ess": 2, "khat_threshold": 1.0})
     fit = NumpyFit(config=cfg, panel=panel, idata=jittered_posterior(sd=0.01, vol_level=RUT_LOG_LEVEL), random_seed=1)
     return _save(fit, tmp_path_factory.mktemp("runs") / "parent")
 
@@ -352,7 +377,7 @@ def test_refit_never_with_untrusted_weights_is_an_error(store, tmp_path, capsys)
     assert main(["update", "--from-run", str(run), "--data", str(store), "--as-of", "2023-12",
                  "--refit", "never", "--out", str(tmp_path / "u")]) == 8
     err = _one_line_error(capsys)
-    assert "effective sample size" in err and "nothing was written" in err
+    assert "independent draws" in err and "nothing was written" in err
     assert not (tmp_path / "u").exists() and _hashes(run) == before
 
 
@@ -393,6 +418,13 @@ def test_a_chain_of_updates_keeps_the_lineage_and_reuses_the_parents_forecast(up
     lin = json.loads((out / "manifest.json").read_text())["lineage"]
     assert lin["parent"] == str(first.resolve()) and lin["parent_as_of"] == "2023-12"
     assert lin["parent_lineage"]["parent_as_of"] == "2023-09"
+    # independent draws compound along the chain: ESS x (the parent's own independent draws / draws)
+    n = N_CHAINS * N_DRAWS
+    first_lin = lin["parent_lineage"]
+    ess0 = json.loads((first / "diagnostics.json").read_text())["ess_bulk_min"]
+    assert first_lin["effective_draws"] == pytest.approx(first_lin["ess"] * min(1.0, ess0 / n), abs=0.1)
+    assert lin["effective_draws"] == pytest.approx(lin["ess"] * first_lin["effective_draws"] / n, abs=0.2)
+    assert lin["effective_draws"] < first_lin["effective_draws"]
     # "before" is the parent's own forecast (same seed and settings): its event summary, exactly
     changes = pd.read_csv(out / "changes.csv")
     own = pd.read_csv(first / "event_summary.csv").set_index("event")

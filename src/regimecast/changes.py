@@ -150,7 +150,9 @@ def headline_sentences(changes: pd.DataFrame, parent_as_of: str, lineage: dict) 
     verb = {"reweighted": "reweighting", "refitted": "refitting (warm-started)"}.get(lineage["method"], "")
     how = (f"Updated from the run as of {parent_as_of} by {verb} "
            f"({lineage['draws']} draws; Pareto k-hat {'n/a' if k is None else f'{k:.2f}'}, "
-           f"effective sample size {lineage['ess']:.0f}).")
+           f"effective sample size {lineage['ess']:.0f}"
+           + (f", about {lineage['effective_draws']:.0f} independent draws"
+              if lineage.get("effective_draws") is not None else "") + ").")
     out = [how]
     news = changes[changes["section"] == "news"]
     for label in TRACKED_LABELS.values():

@@ -129,8 +129,8 @@ class UpdateSettings:
     """When a new month may update a fitted run by importance reweighting instead of a refit.
 
     ``khat_threshold``: the largest Pareto-smoothed importance-sampling k-hat accepted (above it the
-    weights are unreliable: refit).  ``min_ess``: the fewest effective draws the reweighted posterior
-    may keep.
+    weights are unreliable: refit).  ``min_ess``: the fewest independent draws the reweighted posterior
+    may keep (the weights' ESS x the parent's bulk ESS / draws; the gate's floor for a fit).
     """
 
     khat_threshold: float = 0.7

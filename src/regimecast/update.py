@@ -93,6 +93,7 @@ class UpdateOutcome:
     method: str = ""
     khat: float = float("nan")
     ess: float = float("nan")
+    effective_draws: float = float("nan")
     refits: int = 0
     changes: pd.DataFrame = field(default_factory=pd.DataFrame)
     attribution: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -209,7 +210,7 @@ def update_run(
     rw = reweight_with_news(arrays, parent.panel, panel, news, cfg.model, n_chains=n_chains,
                             state_old=fit_filter_state(parent))
     timings["reweight_seconds"] = time.perf_counter() - t0 - timings["load_seconds"]
-    reasons = _refit_reasons(rw, cfg)
+    reasons = _refit_reasons(rw, cfg, draw_efficiency(parent))
     method = "refitted" if refit == "always" or (reasons and refit == "auto") else "reweighted"
     if reasons and refit == "never":
         raise WeightsError(
@@ -218,7 +219,8 @@ def update_run(
         )
     t1 = time.perf_counter()
     if method == "reweighted":
-        fit, problems = _reweighted_fit(parent, panel, rw, seed), _parent_problems(manifest)
+        fit = _reweighted_fit(parent, panel, rw, seed, draw_efficiency(parent))
+        problems = _parent_problems(manifest)
     else:
         fit = refit_from_parent(parent, panel, rw, seed=seed, progressbar=progressbar)
         problems = fit.convergence_problems()
@@ -249,23 +251,54 @@ def reweight_to_panel(
     n_chains = parent.idata.posterior.sizes["chain"]
     rw = reweight_with_news(posterior_arrays(parent.idata), parent.panel, panel, news, cfg.model,
                             n_chains=n_chains, state_old=fit_filter_state(parent), attribute=False)
-    reasons = _refit_reasons(rw, cfg)
+    efficiency = draw_efficiency(parent)
+    reasons = _refit_reasons(rw, cfg, efficiency)
     if not rw.reweightable:
         return None, math.inf, 0.0, reasons
     base = parent if isinstance(parent, NumpyFit) else NumpyFit(
         config=cfg, panel=parent.panel, idata=parent.idata, random_seed=parent.random_seed)
-    return _reweighted_fit(base, panel, rw, seed), float(rw.smoothed.khat), float(rw.smoothed.ess), reasons
+    fit = _reweighted_fit(base, panel, rw, seed, efficiency)
+    return fit, float(rw.smoothed.khat), float(rw.smoothed.ess), reasons
 
 
-def _refit_reasons(rw: Reweighting, cfg: RunConfig) -> list[str]:
+def draw_efficiency(fit: MacroFit) -> float:
+    """Independent draws per stored draw of ``fit``'s posterior, at most 1.
+
+    A sampled posterior: its minimum bulk ESS / draws (MCMC draws are correlated).  A reweighted one
+    records its own effective draws (``effective_draws`` on the posterior), so a chain of updates
+    compounds the loss.  Identical (pinned) draws have no ESS: they count as independent.
+    """
+    memo = fit._memo
+    if "draw_efficiency" not in memo:
+        post = fit.idata.posterior
+        n = post.sizes["chain"] * post.sizes["draw"]
+        eff = post.attrs.get("effective_draws")
+        if eff is None:
+            eff = fit.diagnostics.ess_bulk_min
+        memo["draw_efficiency"] = min(1.0, float(eff) / n) if math.isfinite(float(eff)) else 1.0
+    return memo["draw_efficiency"]
+
+
+def effective_draws(rw: Reweighting, efficiency: float) -> float:
+    """The reweighted posterior's independent draws: the weights' ESS x the parent's draw efficiency."""
+    return float(rw.smoothed.ess) * efficiency
+
+
+def _refit_reasons(rw: Reweighting, cfg: RunConfig, efficiency: float) -> list[str]:
+    """Why the weights cannot be trusted under ``[update]`` (empty when they can).
+
+    ``min_ess`` is compared with the *independent* draws the reweighted posterior keeps (weights' ESS
+    x the parent's efficiency), the same quantity the convergence gate asks of a fit (bulk ESS)."""
     u = cfg.update
     reasons = []
     if not rw.reweightable:
         reasons.append("the new data change which parameters the model estimates")
     if math.isfinite(rw.smoothed.khat) and rw.smoothed.khat > u.khat_threshold:
         reasons.append(f"Pareto k-hat {rw.smoothed.khat:.2f} > {u.khat_threshold} ([update] khat_threshold)")
-    if rw.smoothed.ess < u.min_ess:
-        reasons.append(f"effective sample size {rw.smoothed.ess:.0f} < {u.min_ess:.0f} ([update] min_ess)")
+    eff = effective_draws(rw, efficiency)
+    if eff < u.min_ess:
+        reasons.append(f"effective sample {rw.smoothed.ess:.0f} weighted draws x parent efficiency "
+                       f"{efficiency:.2f} = {eff:.0f} independent draws < {u.min_ess:.0f} ([update] min_ess)")
     return reasons
 
 
@@ -273,13 +306,15 @@ def _parent_problems(manifest: dict) -> list[str]:
     return [] if manifest.get("gate_passed", True) else ["the parent run failed its convergence gate"]
 
 
-def _reweighted_fit(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, seed: int) -> NumpyFit:
+def _reweighted_fit(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, seed: int,
+                    efficiency: float) -> NumpyFit:
     """The parent's draws resampled with the smoothed weights, in the new panel's coordinates."""
     post = parent.idata.posterior
     n = post.sizes["chain"] * post.sizes["draw"]
     idx = systematic_resample(rw.smoothed.weights, n, seed)
     ds = resampled_posterior(parent.idata, idx, rw.vol_shift)
-    ds.attrs.update({"method": "reweighted", "khat": rw.smoothed.khat, "ess": rw.smoothed.ess})
+    ds.attrs.update({"method": "reweighted", "khat": rw.smoothed.khat, "ess": rw.smoothed.ess,
+                     "effective_draws": effective_draws(rw, efficiency)})
     idata = az.InferenceData(posterior=ds)
     fit = NumpyFit(config=parent.config, panel=panel, idata=idata, random_seed=seed,
                    diagnostics_override=parent.diagnostics_override)
@@ -332,6 +367,7 @@ def _lineage(parent_dir: Path, manifest: dict, rw: Reweighting, method: str, rea
         "refit_reasons": reasons,
         "khat": None if not math.isfinite(rw.smoothed.khat) else round(rw.smoothed.khat, 4),
         "ess": round(rw.smoothed.ess, 1),
+        "effective_draws": round(effective_draws(rw, draw_efficiency(parent)), 1),
         "draws": int(len(rw.log_weights)),
         "new_data_vintage": {k: vintage.get(k) for k in ("store", "source", "updated_utc")},
         "config_digest": digest(parent.config.to_dict()),
@@ -371,8 +407,8 @@ def _write_update(parent, fit, run_dir, news, rw, lineage, vintage, problems, se
         atomic_write_text(stage / CHANGES_MD, changes_markdown(parent, fit, news, changes, rw, lineage))
     timings["forecast_and_write_seconds"] = time.perf_counter() - t0
     return UpdateOutcome("updated", news, run_dir, lineage["method"], rw.smoothed.khat, rw.smoothed.ess,
-                         changes=changes, attribution=rw.attribution, summary=after, manifest=manifest,
-                         timings=timings)
+                         effective_draws=lineage["effective_draws"], changes=changes,
+                         attribution=rw.attribution, summary=after, manifest=manifest, timings=timings)
 
 
 def stored_summary(run_dir: Path, parent: MacroFit, seed: int) -> pd.DataFrame | None:
@@ -415,5 +451,6 @@ def print_summary(outcome: UpdateOutcome) -> str:
         return "no new data in the store since the parent run's as-of month: nothing to update"
     head = news_table_text(outcome.news, max_rows=20)
     k = "n/a (equal weights)" if not math.isfinite(outcome.khat) else f"{outcome.khat:.2f}"
-    line = f"method: {outcome.method}; Pareto k-hat {k}; effective sample size {outcome.ess:.0f}"
+    line = (f"method: {outcome.method}; Pareto k-hat {k}; effective sample size {outcome.ess:.0f} "
+            f"({outcome.effective_draws:.0f} independent draws)")
     return "\n".join([head, "", line, "", terminal_table(outcome.changes)])
