@@ -228,3 +228,70 @@ def test_tvtp_forecast_uses_the_as_of_inflation_print():
     se = np.sqrt(want * (1 - want) / joint.size)
     assert np.abs(got - want).max() > 0 and (np.abs(got - want) < 5 * se + 1e-9).all(), (got, want)
     assert np.abs(want - stale).max() > 10 * se.max()  # the test tells the two drivers apart
+
+
+# --------------------------------------------------------------------------------------------------
+# The ragged months from the run's stored window of filtered states
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ragged_moving():
+    """Regimes that move (the QE-prone reference point), volume missing over the last VOL_GAP months."""
+    point = qe_prone_point()
+    panel, _ = simulate_panel(point, CONFIG.model, start="1995-01", end="2023-12", random_seed=8)
+    panel = panel.copy()
+    panel.iloc[-VOL_GAP:, [panel.columns.get_loc(c) for c in (C.SMALLCAP_VOLUME_LOG,
+                                                               C.SMALLCAP_VOLUME)]] = np.nan
+    return _fit_on(panel, point)
+
+
+def test_ragged_months_from_the_window_match_ffbs_over_the_whole_sample(ragged_moving):
+    """Oracle: forward-filter backward-sampling over the whole sample and the months ahead.  The
+    forecast samples the as-of state from the stored filter state and the missing months before it
+    backward from the stored last months' filtered states; the month-by-month state frequencies and
+    the pairs of consecutive months must agree."""
+    from regimecast.forecast import _full_paths, _future_paths, _window_tails
+    from regimecast.reweight import fit_filter_state
+
+    fit = ragged_moving
+    H, n, T, lag = 4, 20000, fit.data.T, VOL_GAP
+    st = fit_filter_state(fit)
+    assert st.window.shape[1] > lag
+    p = fit.points(1)[0]
+    rng = np.random.default_rng(1)
+    ahead = _future_paths(p, fit, st.alpha[0], st.log_a[0], {}, H, n, rng)
+    fast = _window_tails(ahead[:, 0], st, np.zeros(n, dtype=np.int64), lag, rng)
+    full = _full_paths(p, fit, {}, H, n, np.random.default_rng(2))[:, T - 1 - lag : T]
+    assert fast.shape == full.shape == (n, lag + 1)
+    moved = 0.0
+    for j in range(lag + 1):
+        cells = [(fast[:, j], full[:, j], 27)]
+        if j < lag:
+            cells.append((27 * fast[:, j] + fast[:, j + 1], 27 * full[:, j] + full[:, j + 1], 27 * 27))
+        for a_states, b_states, m in cells:
+            a = np.bincount(a_states, minlength=m) / n
+            b = np.bincount(b_states, minlength=m) / n
+            se = np.sqrt((a * (1 - a) + b * (1 - b)) / n)
+            assert (np.abs(a - b) < 5 * se + 2e-4).all(), (j, m)
+        moved = max(moved, float(np.mean(full[:, j] != full[:, -1])))
+    assert moved > 0.01  # the test can fail: states do change over the missing months
+
+
+def test_a_ragged_forecast_with_a_stored_window_does_not_refilter(ragged_moving):
+    """With the filter state known, the forecast never asks for the whole sample's model matrices."""
+    from regimecast.reweight import fit_filter_state
+
+    fit = _fit_on(ragged_moving.panel, qe_prone_point())
+    fit_filter_state(fit)
+
+    def refilter(points):
+        raise AssertionError("the ragged edge refiltered the whole sample")
+
+    fit.__dict__["hmm_arrays_many"] = refilter
+    fc = forecast(fit, horizon=6, max_draws=5, paths_per_draw=50, random_seed=3)
+    assert np.isfinite(fc[C.SMALLCAP_VOLUME].values).all()
+    del fit.__dict__["hmm_arrays_many"]
+    fit._memo.clear()  # no stored state: the whole-sample path, the same kind of answer
+    fc_full = forecast(fit, horizon=6, max_draws=5, paths_per_draw=50, random_seed=3)
+    assert np.isfinite(fc_full[C.SMALLCAP_VOLUME].values).all()

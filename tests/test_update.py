@@ -442,7 +442,7 @@ def test_a_run_stores_its_filter_state_and_an_update_continues_it(updated, paren
     """Oracle: the NumPy reference filter of every stored draw over the run's own panel.  The updated
     run's state was continued from the parent's (no refiltering): it must equal a filter of the
     resampled draws (new coordinates) over the whole new panel."""
-    from regimecast.reweight import FILTER_GROUP, stored_filter_state
+    from regimecast.reweight import FILTER_GROUP, FILTER_WINDOW, stored_filter_state
 
     cfg = CONFIG.model
     for run in (parent, updated[1]):
@@ -456,6 +456,8 @@ def test_a_run_stores_its_filter_state_and_an_update_continues_it(updated, paren
             ref = _reference_filter(arrays, i, fit.data, cfg)
             assert state.loglik[i] == pytest.approx(ref.loglik, abs=1e-7)
             np.testing.assert_allclose(state.alpha[i], ref.filtered[-1], atol=1e-9)
+            # the last months' filtered states (the updated run's continued over its new months)
+            np.testing.assert_allclose(state.window[i], ref.filtered[-FILTER_WINDOW:], atol=1e-9)
     # a stored state never answers for other data: one month less gives another digest
     fit, _ = load_run(parent)
     shorter = prepare_data(fit.panel.iloc[:-1], cfg)

@@ -29,6 +29,7 @@ from regimecast.reweight import (
     NewMonths,
     Smoothed,
     continue_filter,
+    extend_window,
     filter_draws,
     new_month_parts,
     p_start_within,
@@ -110,19 +111,20 @@ def reweight_with_news(
     if not attribute:
         labelled = labelled[-1:]
     for label, step, k in labelled:
-        log_w, sm, shift, alpha_end, loglik = _step_weights(
+        log_w, sm, shift, alpha_end, loglik, window = _step_weights(
             arrays, d_old, step, steps[:k], state_old, state_rev, months, cfg, n_chains
         )
         rows.append((label, probs(alpha_end, months.log_a_future, sm.weights), sm.khat, sm.ess))
     table = _attribution_table(rows) if attribute else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
-    state_new = FilterState(loglik, alpha_end, months.log_a_future)
+    state_new = FilterState(loglik, alpha_end, months.log_a_future, window)
     return Reweighting(log_w, sm, shift, same_parameters(d_old, d_new, cfg), table, horizon, state_new)
 
 
 def _step_weights(arrays, d_old, step: Step, released: list[Step], state_old: FilterState,
                   state_rev: FilterState, months: NewMonths, cfg, n_chains: int):
-    """Raw and smoothed log weights, vol shift, filtered state at the new as-of after ``released`` and
-    the log-likelihood of the data released so far (per draw, in the new coordinates)."""
+    """Raw and smoothed log weights, vol shift, filtered state at the new as-of after ``released``, the
+    log-likelihood of the data released so far and the last months' filtered states (per draw, in the
+    new coordinates)."""
     revised = any(not s.month for s in released)
     start = state_rev if revised else state_old
     n_new = months.log_a.shape[1]
@@ -135,13 +137,13 @@ def _step_weights(arrays, d_old, step: Step, released: list[Step], state_old: Fi
                 t = index.index(s.month)
                 em[:, t] += months.parts[s.group][:, t]
         inc, alphas = continue_filter(start.alpha, months.log_a, em)
-        alpha_end = alphas[:, -1]
+        alpha_end, window = alphas[:, -1], extend_window(start.window, alphas)
     else:
-        inc, alpha_end = np.zeros(len(start.loglik)), start.alpha
+        inc, alpha_end, window = np.zeros(len(start.loglik)), start.alpha, start.window
     d_step = prepare_data(step.panel, cfg)
     prior, shift = vol_prior_term(arrays, d_old, d_step, cfg)
     log_w = (start.loglik - state_old.loglik) + inc + prior
-    return log_w, psis(log_w, n_chains), shift, alpha_end, start.loglik + inc
+    return log_w, psis(log_w, n_chains), shift, alpha_end, start.loglik + inc, window
 
 
 def _attribution_table(rows) -> pd.DataFrame:

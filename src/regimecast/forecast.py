@@ -3,9 +3,10 @@
 For each posterior draw the months ahead are appended to the sample as missing observations (or as
 scenario prints, which enter as evidence) and regime paths are drawn by forward-filter backward-sampling.
 The smoothed state at the as-of month is the filtered one, so the draws start from the filtered joint
-state each run stores (``reweight.fit_filter_state``) and filter and sample the months ahead only; the
-history's paths are sampled (forward-filter backward-sampling over the whole sample) only when a series
-ends before the as-of month and must be simulated over its missing months (the ragged edge).  Without
+state each run stores (``reweight.fit_filter_state``) and filter and sample the months ahead only.  When
+a series ends before the as-of month and must be simulated over its missing months (the ragged edge),
+those months' states are backward-sampled from the filtered states of the last months the run also
+stores; only without them is the whole sample filtered and sampled again per draw.  Without
 a scenario this is exactly forward simulation from the filtered joint state at the as-of month; with
 one, the paths are conditioned on the hypothetical prints.  Series are then simulated along the paths,
 so the bands carry both parameter and regime uncertainty.
@@ -35,7 +36,7 @@ from regimecast.models.macro import (
 )
 from regimecast.models.macro_sim import simulate_series_batch
 from regimecast.results import MacroFit
-from regimecast.reweight import fit_filter_state
+from regimecast.reweight import FilterState, fit_filter_state, stored_filter_state
 
 log = logging.getLogger(__name__)
 
@@ -286,31 +287,66 @@ def _full_paths(p: dict, fit: MacroFit, scen: dict, horizon: int, n: int, rng,
     return hmm_sample_paths(li, lt, full, n=n, random_seed=rng)
 
 
+def _window_tails(as_of_states: np.ndarray, state: FilterState, rows: np.ndarray, lag: int,
+                  rng) -> np.ndarray:
+    """(n, lag + 1) in-sample joint states of each path, backward-sampled from the stored filtered
+    states of the last months (``state.window``): s_t ~ alpha_t(s) A(s, s_{t+1}), the same step as
+    forward-filter backward-sampling over the whole sample takes.  ``rows``: each path's draw."""
+    n = len(as_of_states)
+    tails = np.empty((n, lag + 1), dtype=np.int64)
+    tails[:, -1] = as_of_states
+    W = state.window.shape[1]
+    A = np.exp(state.log_a[rows])  # (n, K, K); without time-varying transitions, every month's
+    for j in range(1, lag + 1):
+        w = state.window[rows, W - 1 - j] * A[np.arange(n), :, tails[:, -j]]
+        cum = np.cumsum(w, axis=1)
+        u = rng.random(n) * cum[:, -1]
+        tails[:, -1 - j] = np.minimum((cum < u[:, None]).sum(axis=1), w.shape[1] - 1)
+    return tails
+
+
+def _known_filter_state(fit: MacroFit) -> FilterState | None:
+    """The fit's per-draw filter state when it is known without filtering (memo or the stored group)."""
+    if "filter_state" in fit._memo:
+        return fit._memo["filter_state"]
+    state = stored_filter_state(fit.idata, fit.data)
+    if state is not None:
+        fit._memo["filter_state"] = state
+    return state
+
+
 def _simulate_draws(fit: MacroFit, points: list[dict], pos: np.ndarray, scen: dict, horizon: int,
                     paths_per_draw: int, rng, progress) -> tuple[np.ndarray, dict, np.ndarray]:
     """Joint-state paths (n, H+1), the simulated series and the 11 CPI prints before the as-of (n, 11)
-    for every draw in ``points`` (at stacked positions ``pos``), ``paths_per_draw`` paths each."""
+    for every draw in ``points`` (at stacked positions ``pos``), ``paths_per_draw`` paths each.
+
+    The paths start from the as-of month's filtered state.  At a ragged edge the missing months'
+    states are backward-sampled from the stored last months' filtered states; without them (an old
+    run, time-varying transitions, a deeper edge) the whole sample is filtered again per draw."""
     cfg, d = fit.config.model, fit.data
     last = _last_observed(fit.panel.loc[: d.dates[-1]], d.dates)
-    ragged = any(lag > 0 for lag, _ in last.values())
-    state = None if ragged else fit_filter_state(fit)  # the as-of month's filtered state per draw
+    max_lag = max((lag for lag, _ in last.values()), default=0)
+    state = fit_filter_state(fit) if max_lag == 0 else _known_filter_state(fit)
+    windowed = (max_lag > 0 and state is not None and state.window is not None and not cfg.tvtp
+                and state.window.shape[1] > max_lag)
+    full = max_lag > 0 and not windowed
     fixed = {k: scen[k] for k in SCENARIO_VARIABLES if k in scen}  # the prints, on every path
     T, n = d.T, len(points) * paths_per_draw
     states = np.empty((n, horizon + 1), dtype=np.int64)
-    max_lag = max((lag for lag, _ in last.values()), default=0)
     tails = np.empty((n, max_lag + 1), dtype=np.int64)  # the last in-sample months of each path
-    matrices = fit.hmm_arrays_many(points) if ragged else None  # batched over draws
+    matrices = fit.hmm_arrays_many(points) if full else None  # batched over draws
     for i, p in enumerate(points):
         sl = slice(i * paths_per_draw, (i + 1) * paths_per_draw)
-        if ragged:
+        if full:
             all_paths = _full_paths(p, fit, scen, horizon, paths_per_draw, rng, next(matrices))
             states[sl], tails[sl] = all_paths[:, T - 1 :], all_paths[:, T - 1 - max_lag : T]
         else:
             states[sl] = _future_paths(p, fit, state.alpha[pos[i]], state.log_a[pos[i]], scen, horizon,
                                        paths_per_draw, rng)
-            tails[sl] = states[sl][:, :1]
         if progress is not None:
             progress(i + 1, len(points))
+    if not full:
+        tails = _window_tails(states[:, 0], state, np.repeat(pos, paths_per_draw), max_lag, rng)
     # the series, for every draw at once: from the as-of values (nowcast along the tails if ragged)
     initial, hist_mom = _initial_values(points, fit, tails, last, rng)
     sims = simulate_series_batch(points, cfg, states, initial=initial, trend0=float(d.trend[-1]),

@@ -74,11 +74,31 @@ def point_at(arrays: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
 
 @dataclass
 class FilterState:
-    """Per draw: log-likelihood, filtered joint state at the last month, transition used beyond it."""
+    """Per draw: log-likelihood, filtered joint state at the last month, transition used beyond it, and
+    the filtered states of the last months (``window``, the last row is ``alpha``; None when unknown):
+    a ragged-edge forecast backward-samples its missing months from them instead of refiltering."""
 
     loglik: np.ndarray  # (N,)
     alpha: np.ndarray  # (N, K)
     log_a: np.ndarray  # (N, K, K)
+    window: np.ndarray | None = None  # (N, W, K), W <= FILTER_WINDOW
+
+    def take(self, idx: np.ndarray) -> FilterState:
+        """The state of draws ``idx`` (a resampled posterior)."""
+        w = None if self.window is None else self.window[idx]
+        return FilterState(self.loglik[idx], self.alpha[idx], self.log_a[idx], w)
+
+
+#: Months of filtered states a run keeps before its as-of (the deepest ragged edge it can nowcast
+#: without refiltering: small-cap volume and CPI run at most a month or two behind the rates).
+FILTER_WINDOW = 6
+
+
+def extend_window(window: np.ndarray | None, alphas: np.ndarray) -> np.ndarray:
+    """The last (up to :data:`FILTER_WINDOW`) filtered states after the months ``alphas`` (N, n, K)
+    followed ``window`` (N, W, K; None for a run stored without one: then the new months only)."""
+    both = alphas if window is None else np.concatenate([window, alphas], axis=1)
+    return both[:, -FILTER_WINDOW:]
 
 
 def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
@@ -86,6 +106,8 @@ def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
     n = len(next(iter(arrays.values())))
     K = cfg.n_states
     ll, alpha, log_a = np.empty(n), np.empty((n, K)), np.empty((n, K, K))
+    W = min(FILTER_WINDOW, d.T)
+    window = np.empty((n, W, K))
     fixed = inactive_params(d, cfg)
     drivers = transition_drivers(d, cfg)
     li = np.full(K, -np.log(K))
@@ -93,9 +115,9 @@ def filter_draws(arrays: dict, d: MacroData, cfg: ModelConfig) -> FilterState:
         p = numpy_params({**fixed, **point_at(arrays, i)}, cfg)
         lt = joint_log_transition(np, p, cfg, drivers=drivers)
         r = hmm_filter(li, lt, joint_log_emission(np, p, d, cfg))
-        ll[i], alpha[i] = r.loglik, r.filtered[-1]
+        ll[i], alpha[i], window[i] = r.loglik, r.filtered[-1], r.filtered[-W:]
         log_a[i] = lt if lt.ndim == 2 else lt[-1]
-    return FilterState(ll, alpha, log_a)
+    return FilterState(ll, alpha, log_a, window)
 
 
 #: The InferenceData group that holds a run's per-draw filter state at its as-of month.
@@ -122,12 +144,17 @@ def filter_state_dataset(state: FilterState, idata, d: MacroData) -> xr.Dataset:
     post = idata.posterior
     n_c, n_d = post.sizes["chain"], post.sizes["draw"]
     K = state.alpha.shape[1]
+    data = {
+        "loglik": (("chain", "draw"), state.loglik.reshape(n_c, n_d)),
+        "alpha": (("chain", "draw", "joint_state"), state.alpha.reshape(n_c, n_d, K)),
+        "log_a": (("chain", "draw", "joint_from", "joint_to"), state.log_a.reshape(n_c, n_d, K, K)),
+    }
+    if state.window is not None:  # months as-of - W + 1 .. as-of
+        W = state.window.shape[1]
+        data["alpha_window"] = (("chain", "draw", "window_month", "joint_state"),
+                                state.window.reshape(n_c, n_d, W, K))
     return xr.Dataset(
-        {
-            "loglik": (("chain", "draw"), state.loglik.reshape(n_c, n_d)),
-            "alpha": (("chain", "draw", "joint_state"), state.alpha.reshape(n_c, n_d, K)),
-            "log_a": (("chain", "draw", "joint_from", "joint_to"), state.log_a.reshape(n_c, n_d, K, K)),
-        },
+        data,
         coords={"chain": post["chain"].values, "draw": post["draw"].values},
         attrs={"data_digest": data_digest(d), "months": int(d.T)},
     )
@@ -141,10 +168,14 @@ def stored_filter_state(idata, d: MacroData) -> FilterState | None:
     if ds.attrs.get("data_digest") != data_digest(d):
         return None
     K = ds.sizes["joint_state"]
+    window = None
+    if "alpha_window" in ds:
+        window = np.asarray(ds["alpha_window"].values, dtype=float).reshape(-1, ds.sizes["window_month"], K)
     return FilterState(
         np.asarray(ds["loglik"].values, dtype=float).reshape(-1),
         np.asarray(ds["alpha"].values, dtype=float).reshape(-1, K),
         np.asarray(ds["log_a"].values, dtype=float).reshape(-1, K, K),
+        window,
     )
 
 

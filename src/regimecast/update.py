@@ -319,7 +319,7 @@ def _reweighted_fit(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, seed
     fit = NumpyFit(config=parent.config, panel=panel, idata=idata, random_seed=seed,
                    diagnostics_override=parent.diagnostics_override)
     st = rw.state_new  # the resampled draws' filter over the new panel: no refiltering downstream
-    fit._memo["filter_state"] = FilterState(st.loglik[idx], st.alpha[idx], st.log_a[idx])
+    fit._memo["filter_state"] = st.take(idx)
     return fit
 
 
