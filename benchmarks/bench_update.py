@@ -6,7 +6,8 @@ Usage (real data store in ``REGIMECAST_DATA``; parent runs made with ``regimecas
         --months 1 3 6 12 [--full-fit-seconds 665] [--full]
 
 For every parent and update length it runs the update (``--refit never``: when the weights cannot be
-trusted the row says so and counts a refit instead of running one) and prints: the update's wall time
+trusted the row says so and counts a refit; with ``--time-refits`` it then times the warm-started
+refit and forecast that ``--refit auto`` runs) and prints: the update's wall time
 (fast path, forecast and report included; its CPU time beside it, which is what an idle machine would
 take since the update is single-threaded), the reweighting's share, k-hat, ESS, and the
 speed-up over a full fit + forecast.  The full fit's wall time is measured with ``--full`` (one
@@ -30,7 +31,8 @@ def months_after(as_of: str, k: int) -> str:
     return p.strftime("%Y-%m")
 
 
-def one_row(parent: Path, months: int, full: bool, full_seconds: float | None) -> dict:
+def one_row(parent: Path, months: int, full: bool, full_seconds: float | None,
+            time_refits: bool = False) -> dict:
     import json
 
     from regimecast.errors import WeightsError
@@ -44,11 +46,15 @@ def one_row(parent: Path, months: int, full: bool, full_seconds: float | None) -
         try:
             out = update_run(parent, as_of=target, out=Path(tmp) / "u", refit="never", seed=1)
             row.update(update_s=time.perf_counter() - t0, update_cpu_s=time.process_time() - c0,
-                       reweight_s=out.timings["reweight_seconds"], khat=out.khat, ess=out.ess, refits=0)
-        except WeightsError as err:
-            khat = float(str(err).split("k-hat ")[1].split()[0]) if "k-hat " in str(err) else math.nan
-            row.update(update_s=math.nan, update_cpu_s=math.nan, reweight_s=math.nan, khat=khat,
-                       ess=math.nan, refits=1)
+                       reweight_s=out.timings["reweight_seconds"], khat=out.khat, ess=out.ess,
+                       independent=out.effective_draws, refits=0)
+        except WeightsError as err:  # --refit auto would refit here: the row counts one
+            row.update(update_s=math.nan, update_cpu_s=math.nan, reweight_s=math.nan, khat=err.khat,
+                       ess=err.ess, independent=err.effective_draws, refits=1)
+            if time_refits:  # what `--refit auto` takes instead: the warm-started refit and forecast
+                t0, c0 = time.perf_counter(), time.process_time()
+                update_run(parent, as_of=target, out=Path(tmp) / "r", refit="auto", seed=1)
+                row.update(update_s=time.perf_counter() - t0, update_cpu_s=time.process_time() - c0)
         if full:
             from regimecast.workflow import forecast_run
 
@@ -68,13 +74,15 @@ def main() -> None:
     ap.add_argument("--full-fit-seconds", type=float, default=None,
                     help="measured wall time of a full fit + forecast on this machine")
     ap.add_argument("--warm-up", action="store_true", help="run one untimed update first (JIT, imports)")
+    ap.add_argument("--time-refits", action="store_true",
+                    help="when the weights cannot be trusted, time the refit --refit auto runs instead")
     args = ap.parse_args()
     rows = []
     if args.warm_up:
         one_row(Path(args.parent[0]), args.months[0], False, None)
     for parent in args.parent:
         for k in args.months:
-            rows.append(one_row(Path(parent), k, args.full, args.full_fit_seconds))
+            rows.append(one_row(Path(parent), k, args.full, args.full_fit_seconds, args.time_refits))
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
     df = pd.DataFrame(rows)
     print()

@@ -31,8 +31,8 @@ from regimecast.reweight import (
     continue_filter,
     extend_window,
     filter_draws,
+    never_enters,
     new_month_parts,
-    p_start_within,
     psis,
     same_parameters,
     tail_data,
@@ -99,12 +99,16 @@ def reweight_with_news(
     comps = cfg.state_components()
     targets = {name: np.asarray(comps[chain]) == j for name, chain, j in TRACKED}
 
-    def probs(alpha, log_a, w):
-        return {n: float(np.sum(w * p_start_within(alpha, log_a, t, horizon))) for n, t in targets.items()}
+    def probs(alpha, stay_out, w):  # stay_out: never_enters per target, shared by every step
+        return {n: float(np.sum(w * (1.0 - np.einsum("nk,nk->n", alpha, stay_out[n])))) for n in targets}
+
+    def stay_out_of(log_a):
+        return {n: never_enters(log_a, t, horizon) for n, t in targets.items()}
 
     n = len(state_old.loglik)
-    rows = [("parent, from its as-of month", probs(state_old.alpha, state_old.log_a, np.full(n, 1 / n)),
-             float("nan"), float(n))]
+    rows = [("parent, from its as-of month", probs(state_old.alpha, stay_out_of(state_old.log_a),
+                                                  np.full(n, 1 / n)), float("nan"), float(n))]
+    ahead = stay_out_of(months.log_a_future)
     labelled = [("time passes: origin moves to the new as-of month, no news",
                  Step("", "", "", base_panel(old, new, cfg)), 0)]
     labelled += [(s.label, s, i + 1) for i, s in enumerate(steps)]
@@ -114,7 +118,7 @@ def reweight_with_news(
         log_w, sm, shift, alpha_end, loglik, window = _step_weights(
             arrays, d_old, step, steps[:k], state_old, state_rev, months, cfg, n_chains
         )
-        rows.append((label, probs(alpha_end, months.log_a_future, sm.weights), sm.khat, sm.ess))
+        rows.append((label, probs(alpha_end, ahead, sm.weights), sm.khat, sm.ess))
     table = _attribution_table(rows) if attribute else pd.DataFrame(columns=list(ATTRIBUTION_COLUMNS))
     state_new = FilterState(loglik, alpha_end, months.log_a_future, window)
     return Reweighting(log_w, sm, shift, same_parameters(d_old, d_new, cfg), table, horizon, state_new)

@@ -57,6 +57,11 @@ class UpdateError(RegimecastError):
 
 
 class WeightsError(UpdateError):
-    """The importance weights of an update cannot be trusted and ``--refit never`` forbids a refit."""
+    """The importance weights of an update cannot be trusted and ``--refit never`` forbids a refit.
+
+    ``khat``, ``ess`` and ``effective_draws`` (independent draws) say how far from trusted they were."""
 
     exit_code = 8
+    khat: float = float("nan")
+    ess: float = float("nan")
+    effective_draws: float = float("nan")

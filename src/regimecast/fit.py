@@ -61,6 +61,7 @@ def sample_model(
     *,
     random_seed: int,
     initvals: dict[str, np.ndarray] | None = None,
+    map_start: dict[str, np.ndarray] | None = None,
     progressbar: bool = True,
 ) -> az.InferenceData:
     """Sample ``model`` with NUTS (``settings``: default :class:`SamplerSettings`); the wall time is
@@ -68,7 +69,8 @@ def sample_model(
 
     The progress bar is shown only on a terminal and the samplers' own log lines (their warnings
     about short chains are what the gate reports) only with ``--verbose`` (the ``regimecast``
-    logger at INFO), so a failing command prints one line.
+    logger at INFO), so a failing command prints one line.  ``map_start``: where the mode search
+    starts (``start = "map"``; default the model's initial point), e.g. a previous posterior's draw.
     """
     settings = settings or SamplerSettings()
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
@@ -77,7 +79,7 @@ def sample_model(
     timings = {}
     if settings.start == "map":
         with _quiet_unless_verbose("pymc"):
-            initvals = {**find_start(model), **(initvals or {})}
+            initvals = {**find_start(model, start=map_start), **(initvals or {})}
     timings["start_seconds"] = time.perf_counter() - t0
     with model, _quiet_unless_verbose("pymc", "nutpie", level=logging.ERROR):
         if settings.sampler == "nutpie":
@@ -147,11 +149,13 @@ def pymc_init(settings: SamplerSettings) -> str:
     return init.removeprefix("jitter+")
 
 
-def find_start(model: pm.Model, maxeval: int = 20000) -> dict[str, np.ndarray]:
-    """Posterior mode (L-BFGS on the model's exact gradient) as a dict of free-variable values."""
+def find_start(model: pm.Model, maxeval: int = 20000, *,
+               start: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Posterior mode (L-BFGS on the model's exact gradient) as a dict of free-variable values, searched
+    from ``start`` (values of some free variables; the rest from the model's initial point)."""
     t0 = time.perf_counter()
     with model:
-        mode = pm.find_MAP(progressbar=False, maxeval=maxeval, include_transformed=False)
+        mode = pm.find_MAP(start=start, progressbar=False, maxeval=maxeval, include_transformed=False)
     names = {rv.name for rv in model.free_RVs}
     log.info("posterior mode found in %.1f s", time.perf_counter() - t0)
     return {k: np.asarray(v) for k, v in mode.items() if k in names}

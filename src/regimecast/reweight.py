@@ -363,9 +363,17 @@ def p_start_within(alpha: np.ndarray, log_a: np.ndarray, target: np.ndarray, h: 
     ``log_a`` (N, K, K) row = from; ``target`` (K,) bool.  Entries from outside into ``target`` are
     removed from the transition matrix; what mass survives ``h`` steps never entered.
     """
+    return 1.0 - np.einsum("nk,nk->n", alpha, never_enters(log_a, target, h))
+
+
+def never_enters(log_a: np.ndarray, target: np.ndarray, h: int) -> np.ndarray:
+    """Per draw and starting state, P(the chain stays out of ``target`` for months 1..h): (N, K).
+
+    It does not depend on the starting distribution, so one call serves every ``alpha`` that shares
+    ``log_a`` (the news attribution's steps)."""
     A = np.exp(log_a)
     A[:, ~target[:, None] & target[None, :]] = 0.0
-    v = np.ones(alpha.shape)
+    v = np.ones(A.shape[:2])
     for _ in range(h):
         v = np.einsum("nij,nj->ni", A, v)
-    return 1.0 - np.einsum("nk,nk->n", alpha, v)
+    return v

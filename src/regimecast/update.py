@@ -6,8 +6,8 @@ code cannot forget the weights) or, when the weights cannot be trusted, a warm-s
 directory with the same files ``fit`` writes, the forecast files, ``news.csv``, ``changes.csv`` and
 ``changes.md``, and lineage in ``manifest.json``.  The parent run is never modified.
 
-Warm refits start every chain at the highest-weight draw of the parent (``initvals`` / nutpie's
-``initial_points``).  The compiled model cannot be reused with the new data (nutpie's
+Warm refits search the posterior mode from the highest-weight draw of the parent (a short L-BFGS run
+instead of the fresh fit's search from the model's initial point) and start every chain there.  The compiled model cannot be reused with the new data (nutpie's
 ``compiled.with_data``): the model's data are NumPy constants in the graph, not ``pm.Data``, so a refit
 recompiles.
 """
@@ -138,23 +138,23 @@ def _stored_diagnostics(run_dir: Path) -> Diagnostics | None:
 def new_panel(parent: MacroFit, manifest: dict, *, data, as_of: str | None) -> tuple[pd.DataFrame, dict]:
     """The store's panel cut at ``as_of`` (default: its latest month) and its vintage, checked against
     the parent: not older, not before the parent's as-of, no series the parent used missing."""
-    from regimecast.data import data_vintage, load_panel, resolve_store
+    from regimecast.data import data_vintage, resolve_store
+    from regimecast.data.panel import load_panels
     from regimecast.data.validate import parse_month
 
     store = resolve_store(data)
     parent_as_of = pd.Timestamp(parent.panel.index.max())
-    latest = load_panel(store)
-    if latest.index.max() < parent_as_of:
-        raise UpdateError(
-            f"the data store {store} ends in {latest.index.max():%Y-%m}, before the parent run's as-of "
-            f"{parent_as_of:%Y-%m}: it is older than the run. Run `regimecast fetch --data {store}` first"
-        )
     if as_of is not None and parse_month(as_of) < parent_as_of:
         raise UpdateError(
             f"--as-of {as_of} is before the parent run's as-of {parent_as_of:%Y-%m}; an update only moves "
             "forwards: pass a later --as-of or fit a new run with `regimecast fit --as-of`"
         )
-    panel = latest if as_of is None else load_panel(store, as_of=as_of)
+    latest, panel = load_panels(store, as_of)
+    if latest.index.max() < parent_as_of:
+        raise UpdateError(
+            f"the data store {store} ends in {latest.index.max():%Y-%m}, before the parent run's as-of "
+            f"{parent_as_of:%Y-%m}: it is older than the run. Run `regimecast fetch --data {store}` first"
+        )
     _check_series(parent.panel, panel, parent.config, store)
     return panel, data_vintage(store)
 
@@ -213,10 +213,13 @@ def update_run(
     reasons = _refit_reasons(rw, cfg, draw_efficiency(parent))
     method = "refitted" if refit == "always" or (reasons and refit == "auto") else "reweighted"
     if reasons and refit == "never":
-        raise WeightsError(
+        err = WeightsError(
             f"the importance weights cannot be trusted ({'; '.join(reasons)}); nothing was written. "
             "Run with --refit auto (or always) to refit on the new data"
         )
+        err.khat, err.ess = rw.smoothed.khat, rw.smoothed.ess
+        err.effective_draws = effective_draws(rw, draw_efficiency(parent))
+        raise err
     t1 = time.perf_counter()
     if method == "reweighted":
         fit = _reweighted_fit(parent, panel, rw, seed, draw_efficiency(parent))
@@ -341,11 +344,14 @@ def refit_from_parent(parent: NumpyFit, panel: pd.DataFrame, rw: Reweighting, *,
     model, _ = build_macro_model(d, cfg.model)
     names = free_param_names(model)
     init = warm_start(parent, rw, names)
-    settings = dataclasses.replace(cfg.sampler, start="prior")  # the warm start replaces the mode search
+    # the mode search starts from the parent's best draw (a few L-BFGS steps), and every chain starts at
+    # the mode unjittered, like a fresh fit: chains jittered around one draw of a 27-state posterior
+    # (start = "prior") failed the gate on a 12-month update (r-hat 1.53)
+    settings = dataclasses.replace(cfg.sampler, start="map")
     log.info("refitting on %d months from the parent's highest-weight draw", d.T)
 
     def once(s, seed_: int) -> NumpyFit:
-        idata = sample_model(model, s, random_seed=seed_, initvals=init, progressbar=progressbar)
+        idata = sample_model(model, s, random_seed=seed_, map_start=init, progressbar=progressbar)
         return NumpyFit(config=cfg, panel=panel, idata=idata, random_seed=seed_,
                         diagnostics_override=diagnose(idata, var_names=names))
 

@@ -124,6 +124,14 @@ def load_panel(
     :data:`regimecast.data.columns.PANEL_COLUMNS`; ``attrs`` holds ``store``, ``as_of``, the
     volume series (:data:`regimecast.data.columns.VOLUME_SERIES`) and the balance-sheet splice.
     """
+    return load_panels(store, as_of)[1]
+
+
+def load_panels(
+    store: str | os.PathLike[str] | None = None, as_of: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The latest panel and the panel cut at ``as_of`` (the same object when None), built from one
+    read of the store (:func:`load_panel`)."""
     root = resolve_store(store)
     if not root.is_dir():
         raise DataError(
@@ -131,7 +139,8 @@ def load_panel(
             "--data / REGIMECAST_DATA at a folder with fred/ and yahoo/"
         )
     raw = read_store(root)  # one consistent set of files, never two fetches' vintages
-    return build_panel(raw, as_of=as_of, store=root)
+    latest = build_panel(raw, store=root)
+    return latest, latest if as_of is None else build_panel(raw, as_of=as_of, store=root)
 
 
 def build_panel(
