@@ -30,6 +30,7 @@ from regimecast.attribution import reweight_with_news
 from regimecast.cli import main
 from regimecast.data import load_panel
 from regimecast.events import state_start_months
+from regimecast.fit import Diagnostics
 from regimecast.hmm.reference import filter_np
 from regimecast.io import staged_run_dir
 from regimecast.models.macro import build_macro_model, log_matrices_np, prepare_data
@@ -37,7 +38,6 @@ from regimecast.models.macro_sim import reference_point, simulate_panel
 from regimecast.news import find_news, release_steps
 from regimecast.reweight import p_start_within, posterior_arrays, psis
 from regimecast.runs import load_run, write_fit
-from regimecast.fit import Diagnostics
 from regimecast.update import NumpyFit
 
 N_CHAINS, N_DRAWS = 2, 20

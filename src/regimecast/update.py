@@ -42,7 +42,6 @@ from regimecast.models.macro import (
 from regimecast.news import find_news, news_table_text
 from regimecast.results import MacroFit
 from regimecast.reweight import (
-    FilterState,
     fit_filter_state,
     posterior_arrays,
     resampled_posterior,
