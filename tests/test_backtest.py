@@ -182,3 +182,18 @@ def test_cli_refuses_an_existing_backtest(clean, data_store):
         f"error: backtest directory {clean.out} already exists; pass --resume to continue it, "
         "--force to start again, or choose another --out"
     ]
+
+
+def test_fits_on_a_dask_worker_use_the_workers_threads_not_every_core():
+    from dask.distributed import Client, LocalCluster
+
+    from regimecast.backtest.driver import worker_config
+
+    cfg = load_config()
+    assert cfg.sampler.cores is None and worker_config(cfg) is cfg  # outside a worker: unchanged
+    for threads in (1, 2):
+        with LocalCluster(n_workers=1, threads_per_worker=threads, processes=True, dashboard_address=None) as lc, \
+                Client(lc) as client:
+            assert client.submit(lambda c: worker_config(c).sampler.cores, cfg).result() == threads
+            pinned = cfg.replace(sampler={"cores": 3})
+            assert client.submit(lambda c: worker_config(c).sampler.cores, pinned).result() == 3

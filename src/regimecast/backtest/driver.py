@@ -139,6 +139,24 @@ def _forecast_origin(fit, origin: str, spec: BacktestSpec) -> tuple[dict, dict, 
     return probabilities_from_events(summary), ens, last
 
 
+def worker_config(cfg):
+    """The settings a fit uses here: on a Dask worker, as many sampler threads as the worker has.
+
+    nutpie otherwise runs its chains on every core of the host, so two single-threaded workers on two
+    cores would run four sampler threads.  An explicit ``[sampler] cores`` is kept; outside a worker
+    nothing changes.  The draws do not depend on it (nutpie seeds each chain, not each thread).
+    """
+    if cfg.sampler.cores is not None:
+        return cfg
+    try:
+        from distributed import get_worker
+
+        threads = int(get_worker().state.nthreads)
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return cfg
+    return cfg.replace(sampler={"cores": threads})
+
+
 def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
     """Fit at the block's first origin, reweight (or refit) to the others; write one file per origin.
 
@@ -149,7 +167,7 @@ def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
     from regimecast.data import load_panel
     from regimecast.update import reweight_to_panel
 
-    cfg = config_from_dict(spec.config, source="backtest")
+    cfg = worker_config(config_from_dict(spec.config, source="backtest"))
     fitter = _load(spec.fitter)
     out = Path(spec.out)
     done = done_origins(out)
@@ -232,4 +250,4 @@ def pending_blocks(blocks: Iterable[list[str]], out: str | Path) -> list[list[st
 
 
 __all__ = ["BACKTEST_EVENTS", "EVENT_TARGETS", "BacktestSpec", "origin_months", "plan_blocks", "run_block",
-           "run_blocks", "pending_blocks", "parse_refit", "sample_fit"]
+           "run_blocks", "pending_blocks", "parse_refit", "sample_fit", "worker_config"]
