@@ -3,8 +3,10 @@
     REGIMECAST_DATA=../shared/data python benchmarks/bench_backtest.py --start 1990-01 --end 2023-10 \
         --workers 1 2 [--refit auto] [--every 3] [--out-root runs/bench-backtest]
 
-Each worker count runs the whole backtest from scratch into its own directory (``--keep`` keeps them);
-the scores of the last run are printed after the timing table.  Timing never decides a test.
+Each worker count runs the whole backtest from scratch into its own directory (``--keep`` keeps them) on a
+Dask ``LocalCluster`` of that many single-threaded workers (each fit samples on its worker's one thread);
+``0`` runs it in this process instead, where each fit samples its chains on every core.  The scores of the
+last run are printed after the timing table.  Timing never decides a test.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def main() -> None:
             shutil.rmtree(out)
         t0 = time.perf_counter()
         outcome = run_backtest(cfg, store=store, out=out, start=args.start, end=args.end, every=args.every,
-                               refit=args.refit, scheduler="local" if w > 1 else None, workers=w)
+                               refit=args.refit, scheduler="local" if w > 0 else None, workers=max(w, 1))
         wall = time.perf_counter() - t0
         o = outcome.origins
         base = base or wall
         m = o["method"]
-        rows.append((w, len(o), f"{wall:.0f}", int((m == "refit").sum()), int((m == "reweighted").sum()),
+        rows.append((w or "in-process", len(o), f"{wall:.0f}", int((m == "refit").sum()), int((m == "reweighted").sum()),
                      int((m == "failed").sum()), f"{o['wall_seconds'].sum() / len(o):.1f}",
                      f"{o.loc[m == 'refit', 'wall_seconds'].median():.1f}",
                      f"{o.loc[m == 'reweighted', 'wall_seconds'].median():.1f}",
