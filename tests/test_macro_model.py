@@ -486,3 +486,26 @@ def test_batched_emission_equals_the_per_draw_emission(sim):
     assert got.shape == want.shape == (5, d.T, 27)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert len(np.unique(got[:, -1, 0])) == 5  # the draws really differ
+
+
+@pytest.mark.parametrize(("as_of", "free"), [("2019-06", False), ("2022-09", False), ("2022-10", True),
+                                             ("2023-12", True)])
+def test_qt_state_is_freed_by_the_2022_programme_not_by_the_first(data_store, as_of, free):
+    """Real panel.  Oracle for the count: QT-like months counted here in pandas (monthly growth and its
+    trailing 3-month mean both below the midpoint of the QT and steady prior means, outside the proxy
+    period).  The first QT episode (2017-19) leaves the QT state at its prior's pace; the 2022
+    programme frees it (48 QT-like months in 2022-10)."""
+    from regimecast.data import load_panel
+    from regimecast.models.macro import MIN_QT_MONTHS, PIN_FACTOR, prior_sds, state_evidence
+
+    cfg = CFG
+    panel = load_panel(data_store, as_of=as_of)
+    d = prepare_data(panel, cfg)
+    qt_mean, mid, _ = cfg.priors.bs_growth_mean
+    g = pd.Series(d.bs_growth)
+    cut = (qt_mean + mid) / 2
+    counted = int(((g < cut) & (g.rolling(3).mean() < cut) & (pd.Series(d.bs_proxy) == 0)).sum())
+    assert int(state_evidence(d, cfg)["qt"]) == counted
+    assert (counted >= MIN_QT_MONTHS) is free, counted
+    want = cfg.priors.scale_sd * (1.0 if free else PIN_FACTOR)
+    np.testing.assert_allclose(prior_sds(d, cfg)["bs_scale"][0], want)
