@@ -498,14 +498,13 @@ def test_qt_state_is_freed_by_the_2022_programme_not_by_the_first(data_store, as
     from regimecast.data import load_panel
     from regimecast.models.macro import MIN_QT_MONTHS, PIN_FACTOR, prior_sds, state_evidence
 
-    cfg = CFG
     panel = load_panel(data_store, as_of=as_of)
-    d = prepare_data(panel, cfg)
-    qt_mean, mid, _ = cfg.priors.bs_growth_mean
+    d = prepare_data(panel, CFG)
+    qt_mean, mid, _ = CFG.priors.bs_growth_mean
     g = pd.Series(d.bs_growth)
     cut = (qt_mean + mid) / 2
     counted = int(((g < cut) & (g.rolling(3).mean() < cut) & (pd.Series(d.bs_proxy) == 0)).sum())
-    assert int(state_evidence(d, cfg)["qt"]) == counted
+    assert int(state_evidence(d, CFG)["qt"]) == counted
     assert (counted >= MIN_QT_MONTHS) is free, counted
-    want = cfg.priors.scale_sd * (1.0 if free else PIN_FACTOR)
-    np.testing.assert_allclose(prior_sds(d, cfg)["bs_scale"][0], want)
+    want = CFG.priors.scale_sd * (1.0 if free else PIN_FACTOR)
+    np.testing.assert_allclose(prior_sds(d, CFG)["bs_scale"][0], want)
