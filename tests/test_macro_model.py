@@ -494,7 +494,7 @@ def test_qt_state_is_freed_by_the_2022_programme_not_by_the_first(data_store, as
     """Real panel.  Oracle for the count: QT-like months counted here in pandas (monthly growth and its
     trailing 3-month mean both below the midpoint of the QT and steady prior means, outside the proxy
     period).  The first QT episode (2017-19) leaves the QT state at its prior's pace; the 2022
-    programme frees it (36 QT-like months in 2022-10)."""
+    programme frees it (48 QT-like months in 2022-10)."""
     from regimecast.data import load_panel
     from regimecast.models.macro import MIN_QT_MONTHS, PIN_FACTOR, prior_sds, state_evidence
 

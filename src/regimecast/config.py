@@ -173,8 +173,8 @@ class Priors:
     rate_scale: tuple[float, float, float] = (0.15, 0.08, 0.12)
     rate_vol_level: float = 4.0
     zlb_move_logit: float = -4.0
-    bs_growth_mean: tuple[float, float, float] = (-0.6, 0.3, 4.0)
-    bs_mid_sd: float = 0.15
+    bs_growth_mean: tuple[float, float, float] = (-0.6, 0.5, 4.0)
+    bs_mid_sd: float = 0.3
     bs_scale: tuple[float, float, float] = (0.6, 0.6, 3.0)
     rate_jump_logit: float = -2.0
     bs_jump_logit: float = -3.0

@@ -561,14 +561,13 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 # meaning its prior gives it).
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
-# QT-like months also come from the unwinding of crisis facilities and noise (real panel, with the
-# steady prior mean at 0.3 %/month: 24 by 2018-12, 30 by 2019-06, 32 from 2019-09 to 2022-06, 36 in
-# 2022-10, 38 by 2022-12, 47 by 2023-12).  With the QT state free from 2018 the 2018-12 and 2019-06 fits
-# split their chains over the QT state's gap and its leaving odds (r-hat 1.018-1.028, also after the
-# retry): one QT episode does not pin down both a QT pace and a "steady" pace.  36 keeps the first QT
-# episode at the prior's pace (0.9 %/month below "steady": about -0.75 %/month) and frees it from
-# 2022-10, once the 2022 programme has added its first months (README "The balance sheet inside QT").
-MIN_QT_MONTHS = 36
+# QT-like months also come from the unwinding of crisis facilities and noise (real panel: 14 by 2012-12,
+# 21 by 2016-12 before any QT programme; 30 by 2018-06, 36 by 2018-12, 44 from 2019-09 to 2022-06, 50
+# by 2022-12).  With 24 the 2018-12 and 2019-06 fits split their chains over the QT state's gap and
+# its leaving odds (r-hat 1.018-1.028, also after the retry): one QT episode does not pin down both a
+# QT pace and a "steady" pace.  48 keeps the first QT episode at the prior's pace (-0.6 %/month, what
+# 2018-19 shrank at) and frees it once the 2022 episode has added a year of evidence.
+MIN_QT_MONTHS = 48
 QT_EVIDENCE_MONTHS = 3  # QT evidence reads the trailing mean of this many months of bs growth
 MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
 # months of volume before the volume trend is free: over a shorter span an AR(1) near a unit root and a
