@@ -171,6 +171,32 @@ def test_pytensor_graph_matches_numpy(sim):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("tvtp", [False, True])
+def test_a_model_refilled_with_another_panel_equals_the_model_built_on_it(sim, tvtp):
+    """Oracle: the NumPy matrices of the longer panel.  The model is built on a shorter cut (other
+    length, other volume level and evidence) and refilled with ``pm.set_data``, as a backtest worker
+    reuses one compiled model across origins."""
+    from regimecast.models.macro import model_data, model_structure
+
+    cfg = _cfg(start="1990-01", volume_start="1990-01", tvtp=tvtp)
+    panel = sim[0]
+    short, full = prepare_data(panel.loc[:"2006-06"], cfg), prepare_data(panel, cfg)
+    assert model_structure(short, cfg) == model_structure(full, cfg) and short.T < full.T
+    assert not np.allclose(model_data(short, cfg)["scale_vol_mean"], model_data(full, cfg)["scale_vol_mean"])
+    model, handles = build_macro_model(short, cfg, shared_data=True)
+    pm.set_data(model_data(full, cfg), model=model)
+    point = reference_point(CFG) | ({"rate_tvtp": np.array([0.3, -0.2, 0.8]), "bs_tvtp": np.array([0.1, 0.0, -0.4])}
+                                    if tvtp else {})
+    for a, b in zip(compile_matrices(model, handles)(point), log_matrices_np(point, full, cfg), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    free = {rv.name for rv in model.free_RVs}
+    lp = model.compile_logp()(model.initial_point())
+    fresh = build_macro_model(full, cfg)[0]
+    assert {rv.name for rv in fresh.free_RVs} == free
+    assert lp == pytest.approx(fresh.compile_logp()(fresh.initial_point()), rel=1e-12)
+
+
 def test_priors_keep_states_ordered_and_durations_plausible(sim):
     """Prior predictive: ordered state means, regime durations and series ranges a macro user accepts."""
     panel, _ = sim

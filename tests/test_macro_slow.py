@@ -181,3 +181,36 @@ def test_same_seed_same_numbers():
     c = MacroRegimeModel(cfg).fit(panel, random_seed=4, progressbar=False).idata.posterior
     np.testing.assert_array_equal(a["cpi_mean"].values, b["cpi_mean"].values)
     assert not np.array_equal(a["cpi_mean"].values, c["cpi_mean"].values)
+
+
+def test_a_model_compiled_once_and_refilled_samples_the_draws_of_a_fresh_compile():
+    """Oracle: nutpie on a model built and compiled for the second panel alone, same seed.  A backtest
+    worker fits one origin after another on one compiled model (``reuse_compiled``); the draws must not
+    depend on which panel the model was compiled for."""
+    from regimecast import fit as fit_module
+    from regimecast.fit import sample_model
+    from regimecast.models import macro
+
+    cfg = BASE.replace(model={"start": "1990-01", "volume_start": "1990-01"},
+                       sampler={"draws": 30, "tune": 30, "chains": 2, "cores": 1})
+    panel, _ = simulate_panel(reference_point(cfg.model), cfg.model, start="1990-01", end="2009-12",
+                              random_seed=3)
+    first, second = (macro.prepare_data(p, cfg.model) for p in (panel.loc[:"2006-12"], panel))
+    assert macro.model_structure(first, cfg.model) == macro.model_structure(second, cfg.model)
+    spec = MacroRegimeModel(cfg)
+    spec.fit(panel.loc[:"2006-12"], random_seed=1, progressbar=False, reuse_compiled=True)
+    model = macro.reusable_model(first, cfg.model)
+    compiled = fit_module._COMPILED[id(model)][1]
+    reused = spec.fit(panel, random_seed=2, progressbar=False, reuse_compiled=True)
+    assert macro.reusable_model(second, cfg.model) is model  # the same model and compiled code
+    assert fit_module._COMPILED[id(model)][1] is compiled
+    fresh_model, _ = macro.build_macro_model(second, cfg.model, shared_data=True)
+    fresh = sample_model(fresh_model, cfg.sampler, random_seed=2, progressbar=False)
+    names = [v for v in fresh.posterior.data_vars]
+    assert set(names) == set(reused.idata.posterior.data_vars) and len(names) > 20
+    for name in names:
+        np.testing.assert_array_equal(reused.idata.posterior[name].values, fresh.posterior[name].values,
+                                      err_msg=name)
+    # the refilled model is the second panel's: its draws differ from the first panel's fit
+    again = spec.fit(panel.loc[:"2006-12"], random_seed=2, progressbar=False, reuse_compiled=True)
+    assert not np.array_equal(again.idata.posterior["cpi_ref"].values, fresh.posterior["cpi_ref"].values)

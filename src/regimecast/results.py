@@ -23,6 +23,7 @@ from regimecast.models.macro import (
     joint_log_transition,
     numpy_params,
     prepare_data,
+    reusable_model,
     transition_drivers,
 )
 
@@ -36,10 +37,14 @@ class MacroRegimeModel:
     def __init__(self, config: RunConfig) -> None:
         self.config = config
 
-    def fit(self, panel: pd.DataFrame, *, random_seed: int, progressbar: bool = True) -> MacroFit:
+    def fit(self, panel: pd.DataFrame, *, random_seed: int, progressbar: bool = True,
+            reuse_compiled: bool = False) -> MacroFit:
+        """``reuse_compiled``: sample a model built once per structure in this process and refilled
+        with this panel (:func:`~regimecast.models.macro.reusable_model`): the same draws for the same
+        seed, without the compile after the first fit.  For processes that fit many panels."""
         cfg = self.config
         data = prepare_data(panel, cfg.model)
-        model, _ = build_macro_model(data, cfg.model)
+        model = reusable_model(data, cfg.model) if reuse_compiled else build_macro_model(data, cfg.model)[0]
         log.info("sampling %d chains x (%d tune + %d draws), T = %d months, K = %d states",
                  cfg.sampler.chains, cfg.sampler.tune, cfg.sampler.draws, data.T,
                  cfg.model.n_states)

@@ -142,13 +142,16 @@ def fit_with_retries(
 
 
 def fit_panel(
-    config: RunConfig, panel: pd.DataFrame, *, random_seed: int, progressbar: bool = False
+    config: RunConfig, panel: pd.DataFrame, *, random_seed: int, progressbar: bool = False,
+    reuse_compiled: bool = False,
 ) -> RetryOutcome:
-    """Fit the macro model on ``panel`` with the configured retries (see :func:`fit_with_retries`)."""
+    """Fit the macro model on ``panel`` with the configured retries (see :func:`fit_with_retries`);
+    ``reuse_compiled``: see :meth:`~regimecast.results.MacroRegimeModel.fit`."""
 
     def once(settings: SamplerSettings, seed: int) -> MacroFit:
         cfg = config.replace(sampler=settings)
-        return MacroRegimeModel(cfg).fit(panel, random_seed=seed, progressbar=progressbar)
+        return MacroRegimeModel(cfg).fit(panel, random_seed=seed, progressbar=progressbar,
+                                         reuse_compiled=reuse_compiled)
 
     tried = fit_with_retries(once, config.sampler, random_seed=random_seed)
     tried.result.config = config  # the run keeps the user's config; each try's tune is in attempts
