@@ -233,7 +233,10 @@ def run_blocks(
     else:
         client = Client(scheduler)
     try:
-        futures = client.map(run_block, [spec] * len(blocks), blocks, pure=False)
+        # latest blocks first: their panels are longest and their fits cost about twice the 1990s'
+        # (300 s against 150 s on one thread), so started last they would leave a worker idle at the end
+        ordered = sorted(blocks, key=lambda b: b[0], reverse=True)
+        futures = client.map(run_block, [spec] * len(ordered), ordered, pure=False)
         for fut in as_completed(futures):
             out += fut.result()
             if progress:
