@@ -25,8 +25,9 @@ from regimecast.errors import ConfigError, RunExistsError, RunMismatchError
 TESTS = Path(__file__).resolve().parent
 FITTER = "backtest_fixtures:pinned_fitter"
 START, END = "2007-01", "2007-10"
-# 30 pinned draws: an ESS floor of 5 lets origins be reweighted (the default 200 would refit them all)
-CFG = load_config().replace(model={"start": "1995-01"}, forecast={"max_draws": 30}, update={"min_ess": 2.0})
+# 30 pinned draws: an ESS floor of 2 lets origins be reweighted (the default 100 would refit them all)
+CFG = load_config().replace(model={"start": "1995-01"}, forecast={"max_draws": 30},
+                            update={"backtest_min_ess": 2.0})
 FORECAST_COLS = ("p_", "cpi_yoy_12m_q", "policy_rate_12m_q", "smallcap_volume_12m_q", "method", "khat", "ess")
 
 
@@ -125,7 +126,7 @@ def test_resume_after_kill_equals_uninterrupted(clean, data_store, tmp_path):
         "from regimecast.config import load_config\n"
         "from regimecast.backtest.run import run_backtest\n"
         "cfg = load_config().replace(model={'start': '1995-01'}, forecast={'max_draws': 30},\n"
-        "                           update={'min_ess': 2.0})\n"
+        "                           update={'backtest_min_ess': 2.0})\n"
         f"run_backtest(cfg, store={str(data_store)!r}, out={str(out)!r}, start={START!r}, end={END!r},\n"
         f"             every=3, refit='every:2', scheduler=None, fitter={FITTER!r}, seed=3)\n"
     )

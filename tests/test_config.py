@@ -101,7 +101,7 @@ def test_the_documented_defaults():
     assert (s.target_accept, s.max_treedepth, s.retries, s.retry_tune_factor) == (0.9, 10, 1, 2.0)
     assert (g.max_rhat, g.min_ess_bulk, g.min_ess_tail) == (1.01, 200.0, 100.0)
     assert g.max_divergences == 0
-    assert (u.khat_threshold, u.min_ess) == (0.7, 200.0)
+    assert (u.khat_threshold, u.min_ess, u.backtest_min_ess) == (0.7, 200.0, 100.0)
 
 
 def test_config_imports_no_sampler(tmp_path):
@@ -134,6 +134,7 @@ def test_fit_reexports_the_same_settings():
         ("update", {"khat_threshold": 0.0}, "khat_threshold"),
         ("update", {"khat_threshold": 1.5}, "khat_threshold"),
         ("update", {"min_ess": 0}, "min_ess"),
+        ("update", {"backtest_min_ess": 0.5}, "backtest_min_ess"),
         ("update", {"pareto": 1}, "pareto"),
         ("sampler", {"retries": -1}, "retries"),
         ("sampler", {"retry_tune_factor": 0.5}, "retry_tune_factor"),

@@ -346,7 +346,7 @@ def _evidence_panel(sim, n_infl: int, n_defl: int, n_qe: int, n_qt: int) -> pd.D
     return panel
 
 
-@pytest.mark.parametrize("n_infl,n_defl,n_qe,n_qt", [(30, 5, 13, 23), (23, 24, 11, 24)])
+@pytest.mark.parametrize("n_infl,n_defl,n_qe,n_qt", [(30, 5, 13, 23), (23, 24, 11, 24), (30, 5, 13, 40)])
 def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_defl, n_qe, n_qt):
     """Oracle: the months planted in the panel; the prior sds read off prior draws of the model."""
     from regimecast.models.macro import (
@@ -368,7 +368,8 @@ def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_
     assert ev["vol_rate"].tolist() == [0, 239, 0]
     model, _ = build_macro_model(d, cfg)
     draws = pm.draw([model["vol_macro"], model["bs_gap"], model["vol_bs"], model["cpi_sigma"],
-                     model["cpi_gap"], model["bs_scale"], model["vol_rate"]], 4000, random_seed=1)
+                     model["cpi_gap"], model["bs_scale"], model["vol_rate"], model["bs_base"]], 4000,
+                    random_seed=1)
     usual = 0.3
     want = [usual if n >= MIN_VOLUME_MONTHS else usual * PIN_FACTOR for n in (n_defl, n_infl)]
     np.testing.assert_allclose(draws[0].std(0), want, rtol=0.05)
@@ -387,6 +388,12 @@ def test_states_without_enough_months_are_pinned_to_their_priors(sim, n_infl, n_
     np.testing.assert_allclose(np.log(draws[3]).std(0)[[0, 2]], want_sigma, rtol=0.05)
     want_gap = [CFG.priors.cpi_gap_sd * (PIN_FACTOR if pin else 1.0) for pin in pinned]
     np.testing.assert_allclose(np.log(draws[4]).std(0), want_gap, rtol=0.05)
+    # the balance-sheet chain's odds of moving into or out of a pinned QT / QE state are pinned too
+    # (rows: from QT, steady, QE; columns: the two other states in order)
+    qt, qe = n_qt < MIN_QT_MONTHS, n_qe < MIN_QE_MONTHS
+    moves = [[qt, qt or qe], [qt, qe], [qt or qe, qe]]  # QT->steady, QT->QE; steady->QT, ->QE; QE->QT, ->steady
+    want_base = np.where(moves, 1.5 * PIN_FACTOR, 1.5)
+    np.testing.assert_allclose(draws[7].std(0), want_base, rtol=0.05)
 
 
 def test_volume_splice_month_uses_last_months_proxy_level(sim):
@@ -520,7 +527,7 @@ def test_qt_state_is_freed_by_the_2022_programme_not_by_the_first(data_store, as
     """Real panel.  Oracle for the count: QT-like months counted here in pandas (monthly growth and its
     trailing 3-month mean both below the midpoint of the QT and steady prior means, outside the proxy
     period).  The first QT episode (2017-19) leaves the QT state at its prior's pace; the 2022
-    programme frees it (48 QT-like months in 2022-10)."""
+    programme frees it (36 QT-like months in 2022-10, 35 in 2022-09)."""
     from regimecast.data import load_panel
     from regimecast.models.macro import MIN_QT_MONTHS, PIN_FACTOR, prior_sds, state_evidence
 

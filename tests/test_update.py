@@ -139,6 +139,10 @@ def test_too_few_independent_draws_refit(sim_panel):
     assert _refit_reasons(rw, cfg, 1.0) == []
     (reason,) = _refit_reasons(rw, cfg, 0.25)
     assert "independent draws" in reason and f"{0.25 * ess:.0f}" in reason
+    # the backtest's own floor replaces [update] min_ess when given
+    assert _refit_reasons(rw, cfg, 0.25, min_ess=0.2 * ess) == []
+    (reason,) = _refit_reasons(rw, cfg, 0.25, min_ess=0.3 * ess)
+    assert "backtest_min_ess" in reason and f"< {0.3 * ess:.0f}" in reason
     # the efficiency: the sampler's bulk ESS / draws, or what a reweighted posterior recorded
     n = N_CHAINS * N_DRAWS
     diag = Diagnostics(r_hat_max=1.0, ess_bulk_min=10.0, ess_tail_min=10.0, divergences=0,

@@ -131,16 +131,21 @@ class UpdateSettings:
     ``khat_threshold``: the largest Pareto-smoothed importance-sampling k-hat accepted (above it the
     weights are unreliable: refit).  ``min_ess``: the fewest independent draws the reweighted posterior
     may keep (the weights' ESS x the parent's bulk ESS / draws; the gate's floor for a fit).
+    ``backtest_min_ess``: the same floor for the backtest's reweighted origins, lower because a track
+    record averages the Monte-Carlo error of a hundred-plus origins (README "Track record": cost).
     """
 
     khat_threshold: float = 0.7
     min_ess: float = 200.0
+    backtest_min_ess: float = 100.0
 
     def __post_init__(self) -> None:
         if not 0 < self.khat_threshold <= 1:
             raise ConfigError(f"update.khat_threshold must be in (0, 1], got {self.khat_threshold}")
         if not self.min_ess >= 1:
             raise ConfigError(f"update.min_ess must be >= 1, got {self.min_ess}")
+        if not self.backtest_min_ess >= 1:
+            raise ConfigError(f"update.backtest_min_ess must be >= 1, got {self.backtest_min_ess}")
 
 
 def _is_month(text: str) -> bool:
@@ -173,8 +178,8 @@ class Priors:
     rate_scale: tuple[float, float, float] = (0.15, 0.08, 0.12)
     rate_vol_level: float = 4.0
     zlb_move_logit: float = -4.0
-    bs_growth_mean: tuple[float, float, float] = (-0.6, 0.5, 4.0)
-    bs_mid_sd: float = 0.3
+    bs_growth_mean: tuple[float, float, float] = (-0.6, 0.3, 4.0)
+    bs_mid_sd: float = 0.15
     bs_scale: tuple[float, float, float] = (0.6, 0.6, 3.0)
     rate_jump_logit: float = -2.0
     bs_jump_logit: float = -3.0

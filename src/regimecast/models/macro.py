@@ -562,13 +562,15 @@ def inactive_params(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 # meaning its prior gives it).
 MIN_VOLUME_MONTHS = 24
 MIN_QE_MONTHS = 12
-# QT-like months also come from the unwinding of crisis facilities and noise (real panel: 14 by 2012-12,
-# 21 by 2016-12 before any QT programme; 30 by 2018-06, 36 by 2018-12, 44 from 2019-09 to 2022-06, 50
-# by 2022-12).  With 24 the 2018-12 and 2019-06 fits split their chains over the QT state's gap and
-# its leaving odds (r-hat 1.018-1.028, also after the retry): one QT episode does not pin down both a
-# QT pace and a "steady" pace.  48 keeps the first QT episode at the prior's pace (-0.6 %/month, what
-# 2018-19 shrank at) and frees it once the 2022 episode has added a year of evidence.
-MIN_QT_MONTHS = 48
+# QT-like months also come from the unwinding of crisis facilities and noise (real panel, steady
+# prior N(0.3, 0.15) %/month: 12 by 2012-12 and 2016-12 before any QT programme; 24 by 2018-12, 30 by
+# 2019-06, 32 from 2019-09 to 2022-06, 35 at 2022-09, 36 at 2022-10, 47 by 2023-12).  With 24 the
+# 2018-12 and 2019-06 fits split their chains over the QT state's gap and its leaving odds (r-hat
+# 1.018-1.028, also after the retry): one QT episode does not pin down both a QT pace and a "steady"
+# pace.  36 keeps the first QT episode at the prior's pace (-0.6 %/month, what 2018-19 shrank at) and
+# frees it in 2022-10, once the 2022 programme is running; while the QT state is pinned, so are the
+# balance-sheet chain's odds of entering and leaving it (``bs_base_sds``).
+MIN_QT_MONTHS = 36
 QT_EVIDENCE_MONTHS = 3  # QT evidence reads the trailing mean of this many months of bs growth
 MIN_REGIME_MONTHS = 24  # months with CPI y/y nearest a non-reference regime's prior mean
 # months of volume before the volume trend is free: over a shorter span an AR(1) near a unit root and a
@@ -662,6 +664,7 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
     rare[ref] = False
     outer = [i if i < ref else i + 1 for i in range(cfg.n_macro - 1)]  # gap i's non-reference side
     return {
+        "bs_base": bs_base_sds(ev),
         "cpi_sigma": np.where(rare, pr.scale_sd * PIN_FACTOR, pr.scale_sd),
         "cpi_gap": np.where(rare[outer], pr.cpi_gap_sd * PIN_FACTOR, pr.cpi_gap_sd),
         "vol_macro": sd(VOL_SHIFT_SD, np.delete(ev["vol_macro"], ref)),
@@ -675,6 +678,23 @@ def prior_sds(d: MacroData, cfg: ModelConfig) -> dict[str, np.ndarray]:
 
 
 VOL_SHIFT_SD = 0.3
+BASE_SD = 1.5  # prior sd of an instrument's base transition logits (rate_base, bs_base)
+
+
+def bs_base_sds(ev: dict) -> np.ndarray:
+    """(3, 2) prior sds of ``bs_base`` (row = from, columns = the other two states in order).
+
+    A move into or out of the QE (QT) state is pinned (``BASE_SD * PIN_FACTOR``) while the QE (QT)
+    state's emission is pinned (fewer than ``MIN_QE_MONTHS`` / ``MIN_QT_MONTHS`` months of evidence):
+    months that no observable places in a state cannot tell how often the chain enters or leaves it,
+    and left free those odds wander with the barely informed rest of the chain (1990-01, 2008-01 and
+    2008-04 split their chains on ``bs_base[steady, leave_0]`` / ``bs_base[QT, leave_0]``)."""
+    rows, cols = _offdiag_index(3)
+    unsure = {QT} if ev["qt"] < MIN_QT_MONTHS else set()
+    if ev["qe"] < MIN_QE_MONTHS:
+        unsure.add(QE)
+    pinned = np.array([r in unsure or c in unsure for r, c in zip(rows, cols)]).reshape(3, 2)
+    return np.where(pinned, BASE_SD * PIN_FACTOR, BASE_SD)
 
 
 def data_scales(d: MacroData) -> dict[str, float]:
@@ -737,7 +757,7 @@ def build_macro_model(d: MacroData, cfg: ModelConfig, *, shared_data: bool = Fal
         psd = {k.removeprefix("prior_sd_"): v for k, v in D.items() if k.startswith("prior_sd_")}
         sc = {k.removeprefix("scale_"): v for k, v in D.items() if k.startswith("scale_")}
         p: dict = {}
-        p |= _transition_priors(cfg)
+        p |= _transition_priors(cfg, psd)
         p |= _emission_priors(cfg, psd, active)
         q = derive(pt, p, cfg)
         pm.Deterministic("cpi_mean", q["cpi_mean"], dims="macro")
@@ -776,7 +796,7 @@ def reusable_model(d: MacroData, cfg: ModelConfig) -> pm.Model:
     return model
 
 
-def _transition_priors(cfg: ModelConfig) -> dict:
+def _transition_priors(cfg: ModelConfig, psd: dict) -> dict:
     """The transition parameters (inside a model context); prior means from the stated durations.
 
     Gamma(2, .) scales: zero density at 0 keeps NUTS out of the funnel's neck, while the data still
@@ -794,7 +814,8 @@ def _transition_priors(cfg: ModelConfig) -> dict:
     }
     for name, other, jump in (("rate", "bs", pr.rate_jump_logit), ("bs", "rate", pr.bs_jump_logit)):
         mu = instrument_prior_means(getattr(dur, name), jump)
-        p[f"{name}_base"] = pm.Normal(f"{name}_base", mu, 1.5, dims=(name, f"{name}_to"))
+        p[f"{name}_base"] = pm.Normal(f"{name}_base", mu, psd.get(f"{name}_base", BASE_SD),
+                                      dims=(name, f"{name}_to"))
         p[f"{name}_tau"] = pm.Gamma(f"{name}_tau", alpha=2.0, beta=2.0 / pr.pooling_scale)
         p[f"{name}_dev_{other}"] = pm.Normal(f"{name}_dev_{other}", 0.0, 1.0,
                                              dims=(other, name, f"{name}_to"))
