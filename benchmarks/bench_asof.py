@@ -7,7 +7,8 @@
 Each origin runs what a user runs, ``regimecast.workflow.forecast_run`` (fit with the configured
 retries, gate, forecast, events, report) in its own run directory under ``--out`` (default: a
 temporary directory).  Columns: the gate verdict of the first try and in the end, retries used, the
-worst r-hat and its parameter, min bulk / tail ESS, divergences, wall time, and what failed.
+worst r-hat and its parameter, min bulk / tail ESS, divergences, wall time, P(QT) at the as-of and the
+balance sheet's 12-month log change (median [5%, 95%] of the paths), and what failed.
 
 ``--workers N`` runs origins in parallel on a ``dask.distributed.LocalCluster`` of N single-thread
 worker processes when dask is installed (else one after another).  Threshold events whose
@@ -30,7 +31,7 @@ import pandas as pd
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 HEADER = ("as-of", "gate 1st", "gate", "retries", "max r-hat", "worst r-hat", "min bulk ESS",
-          "min tail ESS", "div", "wall s", "late events dropped", "error")
+          "min tail ESS", "div", "wall s", "P(QT)", "bs 12m median [5%, 95%]", "late events dropped", "error")
 
 
 def origins(start: str, end: str, every: int) -> list[str]:
@@ -86,7 +87,28 @@ def run_origin(as_of: str, *, config_path: str | None, data: str | None, seed: i
             "div": diag["divergences"],
             "first try": first,
         }
+    if (run_dir / "forecast.nc").is_file():
+        row |= balance_sheet_columns(run_dir / "forecast.nc")
     return row
+
+
+def balance_sheet_columns(path: Path) -> dict:
+    """P(QT) at the as-of (share of paths starting in QT) and the 12-month log change of the balance
+    sheet, median [5%, 95%] over the simulated paths (percent)."""
+    import numpy as np
+    import xarray as xr
+
+    from regimecast.schema import labels_attr
+
+    with xr.open_dataset(path, engine="h5netcdf") as fc:
+        bs = fc["balance_sheet"].values
+        states = fc["bs_state"].values
+        labels = [str(x) for x in np.atleast_1d(fc.attrs[labels_attr("bs")])]
+    h = min(12, bs.shape[1] - 1)
+    change = 100 * np.log(bs[:, h] / bs[:, 0])
+    q5, q50, q95 = np.percentile(change, [5, 50, 95])
+    return {"P(QT)": round(float((states[:, 0] == labels.index("QT")).mean()), 2),
+            "bs 12m median [5%, 95%]": f"{q50:+.1f}% [{q5:+.1f}, {q95:+.1f}]"}
 
 
 def _print_row(row: dict) -> None:
