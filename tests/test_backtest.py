@@ -60,11 +60,36 @@ def test_origins_blocks_and_refit_modes():
     assert plan_blocks(["a", "b", "c"], "every:2") == [["a", "b"], ["c"]]
     assert plan_blocks(["a", "b"], "always") == [["a"], ["b"]]
     assert parse_refit("auto")[0] == "auto"
+    # auto: a block at each model change, long segments split into equal blocks of <= AUTO_BLOCK (24)
+    o = [f"o{i:02d}" for i in range(60)]
+    blocks = plan_blocks(o, "auto", starts=["o10", "o50"])
+    assert [(b[0], len(b)) for b in blocks] == [("o00", 10), ("o10", 20), ("o30", 20), ("o50", 10)]
+    assert sum(blocks, []) == o
+    assert [len(b) for b in plan_blocks(o[:25], "auto")] == [12, 13]
+    assert plan_blocks(o[:3], "every:2", starts=["o01"]) == [["o00", "o01"], ["o02"]]  # explicit N wins
     for bad in ("sometimes", "every:0", "every:x"):
         with pytest.raises(ConfigError, match="--refit"):
             parse_refit(bad)
     with pytest.raises(ConfigError, match="before"):
         origin_months("2008-01", "2007-01")
+
+
+def test_model_change_points_are_where_reweighting_cannot_carry_a_fit(data_store):
+    """Oracle: ``same_parameters`` on consecutive panels loaded one by one with ``load_panel(store,
+    as_of=...)`` (what a worker reads).  2011-04 is the twelfth QE-like month (the QE state and the
+    odds of moving into it are freed), 2022-10 the 36th QT-like month."""
+    from regimecast.backtest.driver import model_change_points
+    from regimecast.data import load_panel
+    from regimecast.models.macro import prepare_data
+    from regimecast.reweight import same_parameters
+
+    cfg = load_config()
+    origins = origin_months("2010-10", "2011-10", 3) + origin_months("2022-07", "2023-01", 3)
+    got = model_change_points(cfg, data_store, origins)
+    d = [prepare_data(load_panel(data_store, as_of=o), cfg.model) for o in origins]
+    want = [o for o, a, b in zip(origins[1:], d[:-1], d[1:], strict=True) if not same_parameters(a, b, cfg.model)]
+    assert got == want
+    assert "2011-04" in got and "2022-10" in got and "2011-07" not in got and "2023-01" not in got
 
 
 def test_outputs_open_and_hold_every_origin(clean):

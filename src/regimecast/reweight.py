@@ -297,14 +297,20 @@ def vol_prior_term(arrays: dict, d_old: MacroData, d_new: MacroData, cfg: ModelC
     return new - old, shift
 
 
+def parameter_key(d: MacroData, cfg: ModelConfig) -> tuple:
+    """What importance weights cannot carry from one panel to another: the model's free parameters
+    and its evidence-driven prior scales (``models.macro.prior_sds``) on ``d``.  Two panels with the
+    same key can be reached from each other by reweighting; otherwise the model must be refitted."""
+    sds = prior_sds(d, cfg)
+    return (tuple(sorted(inactive_params(d, cfg))),
+            tuple((k, np.asarray(sds[k]).shape, np.asarray(sds[k], dtype=float).tobytes()) for k in sorted(sds)))
+
+
 def same_parameters(d_old: MacroData, d_new: MacroData, cfg: ModelConfig) -> bool:
     """Whether both panels give the model the same free parameters and the same evidence-driven prior
     scales (``models.macro.prior_sds``: a state whose pin the new months lift has another prior); if
     not, reweighting is impossible and the run must be refitted."""
-    if set(inactive_params(d_old, cfg)) != set(inactive_params(d_new, cfg)):
-        return False
-    old, new = prior_sds(d_old, cfg), prior_sds(d_new, cfg)
-    return all(np.array_equal(old[k], new[k]) for k in old)
+    return parameter_key(d_old, cfg) == parameter_key(d_new, cfg)
 
 
 @dataclass

@@ -8,8 +8,10 @@ over plain data (the settings as a dict, the store path, origin months); each wo
 itself, cut at each origin, compiles its own models and writes one result file per origin.
 
 ``--refit always``: every origin is its own block.  ``every:N``: a block every N origins.
-``auto``: a block every ``AUTO_BLOCK`` origins (four years at quarterly origins: nine blocks over
-1990-2023, enough to keep two workers busy), refits inside a block only when the weights say so.
+``auto``: a new block wherever the model itself changes (``model_change_points``: new data free a
+parameter or lift a pin, which no reweighting can carry, so that origin is a fit in any plan), and
+segments longer than ``AUTO_BLOCK`` origins split into equal blocks (13 blocks over 1990-2023, enough
+to keep two workers busy); refits inside a block only when the weights say so.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from regimecast.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-AUTO_BLOCK = 16
+AUTO_BLOCK = 24  # six years of quarterly origins
 #: The events the backtest scores, by the model's state names.
 BACKTEST_EVENTS: tuple[dict[str, Any], ...] = (
     {"name": "qe_start", "kind": "state_start", "state": "bs:QE"},
@@ -74,9 +76,45 @@ def parse_refit(text: str) -> tuple[str, int]:
     raise ConfigError(f"--refit {text!r}: use auto, always or every:N (N >= 1)")
 
 
-def plan_blocks(origins: list[str], refit: str) -> list[list[str]]:
-    _, n = parse_refit(refit)
-    return [origins[i : i + n] for i in range(0, len(origins), n)]
+def plan_blocks(origins: list[str], refit: str, starts: Iterable[str] = ()) -> list[list[str]]:
+    """Consecutive origins grouped into blocks (each starts with a fit).
+
+    ``every:N`` / ``always``: blocks of N / 1 origins.  ``auto``: a block starts at the first origin
+    and at every origin in ``starts`` (where the model changes, :func:`model_change_points`); a
+    segment longer than ``AUTO_BLOCK`` is split into the fewest blocks of at most that many origins,
+    of equal length (+/- 1)."""
+    mode, n = parse_refit(refit)
+    if mode != "auto":
+        return [origins[i : i + n] for i in range(0, len(origins), n)]
+    cuts = sorted({0} | {origins.index(o) for o in starts if o in origins} | {len(origins)})
+    blocks = []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        parts = -(-(hi - lo) // n)  # ceil
+        bounds = [lo + round(i * (hi - lo) / parts) for i in range(parts + 1)]
+        blocks += [origins[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return blocks
+
+
+def model_change_points(config, store: str | Path, origins: list[str]) -> list[str]:
+    """The origins whose panel (cut there, as a worker cuts it) gives the model other free parameters
+    or other evidence-driven prior scales than the origin before (``reweight.parameter_key``): there
+    weights cannot carry a fit forward, so a refit is certain.  Reads the store once; about 0.4 s per
+    origin (building the cut panel)."""
+    from regimecast.data.panel import build_panel
+    from regimecast.data.sources import read_store, resolve_store
+    from regimecast.models.macro import prepare_data
+    from regimecast.reweight import parameter_key
+
+    root = resolve_store(store)
+    raw = read_store(root)
+    out, prev = [], None
+    for origin in origins:
+        panel = build_panel(raw, as_of=origin, store=root)
+        key = parameter_key(prepare_data(panel, config.model), config.model)
+        if prev is not None and key != prev:
+            out.append(origin)
+        prev = key
+    return out
 
 
 @dataclass(frozen=True)
@@ -256,4 +294,5 @@ def pending_blocks(blocks: Iterable[list[str]], out: str | Path) -> list[list[st
 
 
 __all__ = ["BACKTEST_EVENTS", "EVENT_TARGETS", "BacktestSpec", "origin_months", "plan_blocks", "run_block",
+           "model_change_points",
            "run_blocks", "pending_blocks", "parse_refit", "sample_fit", "worker_config"]

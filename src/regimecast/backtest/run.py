@@ -18,6 +18,7 @@ from regimecast.backtest import scoring as S
 from regimecast.backtest.chronology import load_chronology
 from regimecast.backtest.driver import (
     BacktestSpec,
+    model_change_points,
     origin_months,
     parse_refit,
     pending_blocks,
@@ -107,7 +108,8 @@ def run_backtest(
                                        "start": start, "end": end, "every": every, "refit": refit,
                                        "horizon": horizon, "seed": seed, "data_vintage": vintage,
                                        "config_digest": digest(spec.config)})
-    blocks = plan_blocks(origins, refit)
+    starts = model_change_points(config, store, origins) if parse_refit(refit)[0] == "auto" else []
+    blocks = plan_blocks(origins, refit, starts)
     todo = pending_blocks(blocks, out) if resume else blocks
     log.info("%d origins in %d blocks, %d blocks to run", len(origins), len(blocks), len(todo))
     run_blocks(spec, todo, scheduler=scheduler, workers=workers, progress=progress)

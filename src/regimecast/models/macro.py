@@ -693,7 +693,7 @@ def bs_base_sds(ev: dict) -> np.ndarray:
     unsure = {QT} if ev["qt"] < MIN_QT_MONTHS else set()
     if ev["qe"] < MIN_QE_MONTHS:
         unsure.add(QE)
-    pinned = np.array([r in unsure or c in unsure for r, c in zip(rows, cols)]).reshape(3, 2)
+    pinned = np.array([r in unsure or c in unsure for r, c in zip(rows, cols, strict=True)]).reshape(3, 2)
     return np.where(pinned, BASE_SD * PIN_FACTOR, BASE_SD)
 
 
