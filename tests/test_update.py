@@ -139,10 +139,12 @@ def test_too_few_independent_draws_refit(sim_panel):
     assert _refit_reasons(rw, cfg, 1.0) == []
     (reason,) = _refit_reasons(rw, cfg, 0.25)
     assert "independent draws" in reason and f"{0.25 * ess:.0f}" in reason
-    # the backtest's own floor replaces [update] min_ess when given
-    assert _refit_reasons(rw, cfg, 0.25, min_ess=0.2 * ess) == []
-    (reason,) = _refit_reasons(rw, cfg, 0.25, min_ess=0.3 * ess)
-    assert "backtest_min_ess" in reason and f"< {0.3 * ess:.0f}" in reason
+    # the backtest's own floor, [update] backtest_min_ess, replaces min_ess when named
+    for least, passes in ((0.2 * ess, True), (0.3 * ess, False)):
+        bt = cfg.replace(update={"backtest_min_ess": least})
+        reasons = _refit_reasons(rw, bt, 0.25, floor="backtest_min_ess")
+        assert (reasons == []) is passes, reasons
+    assert "backtest_min_ess" in reasons[0] and f"< {0.3 * ess:.0f}" in reasons[0]
     # the efficiency: the sampler's bulk ESS / draws, or what a reweighted posterior recorded
     n = N_CHAINS * N_DRAWS
     diag = Diagnostics(r_hat_max=1.0, ess_bulk_min=10.0, ess_tail_min=10.0, divergences=0,

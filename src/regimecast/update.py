@@ -240,14 +240,13 @@ def update_run(
 
 
 def reweight_to_panel(
-    parent: MacroFit, panel: pd.DataFrame, *, seed: int, min_ess: float | None = None
+    parent: MacroFit, panel: pd.DataFrame, *, seed: int
 ) -> tuple[NumpyFit | None, float, float, list[str]]:
     """``parent``'s posterior reweighted to ``panel`` (the backtest's step from one origin to the next).
 
     Returns (the resampled fit, or None when the new data change the model's free parameters or
     their evidence-driven priors; k-hat; ESS; the reasons to refit under ``[update]``, empty when
-    the weights can be trusted).  ``min_ess`` replaces ``[update] min_ess`` as the floor of
-    independent draws (the backtest passes ``[update] backtest_min_ess``).
+    the weights can be trusted; the floor of independent draws is ``[update] backtest_min_ess``).
     """
     cfg = parent.config
     news = find_news(parent.panel, panel, cfg.model)
@@ -255,7 +254,7 @@ def reweight_to_panel(
     rw = reweight_with_news(posterior_arrays(parent.idata), parent.panel, panel, news, cfg.model,
                             n_chains=n_chains, state_old=fit_filter_state(parent), attribute=False)
     efficiency = draw_efficiency(parent)
-    reasons = _refit_reasons(rw, cfg, efficiency, min_ess)
+    reasons = _refit_reasons(rw, cfg, efficiency, floor="backtest_min_ess")
     if not rw.reweightable:
         return None, math.inf, 0.0, reasons
     base = parent if isinstance(parent, NumpyFit) else NumpyFit(
@@ -288,23 +287,23 @@ def effective_draws(rw: Reweighting, efficiency: float) -> float:
 
 
 def _refit_reasons(rw: Reweighting, cfg: RunConfig, efficiency: float,
-                   min_ess: float | None = None) -> list[str]:
+                   floor: str = "min_ess") -> list[str]:
     """Why the weights cannot be trusted under ``[update]`` (empty when they can).
 
-    ``min_ess`` (default ``[update] min_ess``) is compared with the *independent* draws the
-    reweighted posterior keeps (weights' ESS x the parent's efficiency), the same quantity the
-    convergence gate asks of a fit (bulk ESS)."""
+    The ``[update]`` setting named by ``floor`` (``min_ess``, or the backtest's ``backtest_min_ess``)
+    is compared with the *independent* draws the reweighted posterior keeps (weights' ESS x the
+    parent's efficiency), the same quantity the convergence gate asks of a fit (bulk ESS)."""
     u = cfg.update
-    floor, key = (u.min_ess, "min_ess") if min_ess is None else (float(min_ess), "backtest_min_ess")
+    least = getattr(u, floor)
     reasons = []
     if not rw.reweightable:
         reasons.append("the new data change which parameters the model estimates")
     if math.isfinite(rw.smoothed.khat) and rw.smoothed.khat > u.khat_threshold:
         reasons.append(f"Pareto k-hat {rw.smoothed.khat:.2f} > {u.khat_threshold} ([update] khat_threshold)")
     eff = effective_draws(rw, efficiency)
-    if eff < floor:
+    if eff < least:
         reasons.append(f"effective sample {rw.smoothed.ess:.0f} weighted draws x parent efficiency "
-                       f"{efficiency:.2f} = {eff:.0f} independent draws < {floor:.0f} ([update] {key})")
+                       f"{efficiency:.2f} = {eff:.0f} independent draws < {least:.0f} ([update] {floor})")
     return reasons
 
 

@@ -219,8 +219,7 @@ def run_block(spec: BacktestSpec, block: list[str]) -> list[dict[str, Any]]:
         res = OriginResult(origin=origin, method="refit", wall_seconds=0.0)
         fit = None
         if base is not None and spec.refit != "always":
-            fit, khat, ess, reasons = reweight_to_panel(base, panel, seed=origin_seed(spec.seed, origin),
-                                                        min_ess=cfg.update.backtest_min_ess)
+            fit, khat, ess, reasons = reweight_to_panel(base, panel, seed=origin_seed(spec.seed, origin))
             res.khat, res.ess = khat, ess
             if reasons:
                 fit = None
